@@ -5,7 +5,7 @@
  * daemons (which live in common/protocol/), never their implementation.
  */
 import test from 'ava';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +21,7 @@ const ALLOWED: Record<(typeof LAYERS)[number], readonly string[]> = {
 
 function sourcesOf(dir: string): string[] {
   const out: string[] = [];
+  if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) out.push(...sourcesOf(path));

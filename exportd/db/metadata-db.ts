@@ -1,0 +1,160 @@
+/**
+ * exportd's one metadata database: a classic-level (LevelDB) store under the
+ * data directory, split into named sublevels ("tables"), written only through
+ * group commit.
+ *
+ * Invariants:
+ * - Every change goes through `commit(ops)`: one atomic batch, acknowledged
+ *   after it is durable (`sync: true`) unless the database was opened with
+ *   `sync: false` (benchmark comparison only: a machine crash may then lose
+ *   acknowledged operations; a process crash does not, since LevelDB hands
+ *   each write to the OS before it returns).
+ * - `Table.get` sees every committed op, even one not yet written (the group
+ *   commit overlay); range scans (`entries`) first wait for pending writes,
+ *   then read a level snapshot.
+ * - Values are msgpack; keys are UTF-8 strings chosen by each table's owner.
+ */
+import { ClassicLevel } from 'classic-level';
+import { Packr } from 'msgpackr';
+import { MosaicError } from '../../common/errors.js';
+import { GroupCommit, type CommitCounters, type WriteOp } from './group-commit.js';
+
+export type { CommitCounters, WriteOp } from './group-commit.js';
+
+// `useRecords: false` keeps values plain msgpack maps, readable by any tool and
+// stable across versions of our record types.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+const msgpackEncoding = {
+  name: 'mosaic-msgpack',
+  format: 'buffer' as const,
+  encode: (value: unknown): Buffer => packr.pack(value),
+  decode: (bytes: Buffer): unknown => packr.unpack(bytes),
+};
+
+type Sublevel = ReturnType<ClassicLevel<string, Buffer>['sublevel']>;
+
+export interface OpenMetadataDbOptions {
+  /** Acknowledge only after `sync: true` writes (default true). */
+  sync?: boolean;
+}
+
+export interface RangeOptions {
+  gt?: string;
+  gte?: string;
+  lt?: string;
+  lte?: string;
+  limit?: number;
+  reverse?: boolean;
+}
+
+/** One named sublevel. Writes are ops built here and passed to `MetadataDb.commit`. */
+export class Table<V> {
+  readonly name: string;
+  private readonly sublevel: Sublevel;
+  private readonly group: GroupCommit;
+
+  constructor(name: string, sublevel: Sublevel, group: GroupCommit) {
+    this.name = name;
+    this.sublevel = sublevel;
+    this.group = group;
+  }
+
+  async get(key: string): Promise<V | undefined> {
+    const pending = this.group.pending(this.name, key);
+    if (pending) return pending.value as V | undefined;
+    return (await this.sublevel.get(key)) as V | undefined;
+  }
+
+  put(key: string, value: V): WriteOp {
+    return { table: this.name, key, value };
+  }
+
+  del(key: string): WriteOp {
+    return { table: this.name, key, value: undefined };
+  }
+
+  /** Key/value pairs in key order, after every commit so far is written. */
+  async entries(range: RangeOptions = {}): Promise<Array<[string, V]>> {
+    await this.group.barrier();
+    const out: Array<[string, V]> = [];
+    for await (const [key, value] of this.sublevel.iterator(range)) out.push([key, value as V]);
+    return out;
+  }
+
+  /** Streams all pairs (fsck, startup scans); the caller accepts that commits may land meanwhile. */
+  async *scan(range: RangeOptions = {}): AsyncGenerator<[string, V]> {
+    await this.group.barrier();
+    for await (const [key, value] of this.sublevel.iterator(range)) yield [key, value as V];
+  }
+}
+
+export class MetadataDb {
+  private readonly tables = new Map<string, Table<unknown>>();
+  private readonly sublevels = new Map<string, Sublevel>();
+  private readonly group: GroupCommit;
+  private readonly level: ClassicLevel<string, Buffer>;
+  readonly sync: boolean;
+
+  constructor(level: ClassicLevel<string, Buffer>, sync: boolean) {
+    this.level = level;
+    this.sync = sync;
+    this.group = new GroupCommit((ops, syncWrite) => this.writeBatch(ops, syncWrite), sync);
+  }
+
+  /** The table (sublevel) called `name`, created on first use; names are [a-z0-9-]+. */
+  table<V>(name: string): Table<V> {
+    let table = this.tables.get(name);
+    if (!table) {
+      if (!/^[a-z0-9-]{1,40}$/.test(name)) throw MosaicError.invalid(`table name must match [a-z0-9-]{1,40}, got "${name}"`);
+      const sublevel = this.level.sublevel<string, unknown>(name, { keyEncoding: 'utf8', valueEncoding: msgpackEncoding }) as unknown as Sublevel;
+      this.sublevels.set(name, sublevel);
+      table = new Table<unknown>(name, sublevel, this.group);
+      this.tables.set(name, table);
+    }
+    return table as Table<V>;
+  }
+
+  /** Applies `ops` atomically; resolves once durable (see the module comment). */
+  commit(ops: WriteOp[]): Promise<void> {
+    return this.group.commit(ops);
+  }
+
+  /** Resolves when every commit so far is written. */
+  barrier(): Promise<void> {
+    return this.group.barrier();
+  }
+
+  /** Syncs, batches and operations so far (syncs / operations shows group commit at work). */
+  get counters(): Readonly<CommitCounters> {
+    return this.group.counters;
+  }
+
+  async close(): Promise<void> {
+    await this.group.barrier().catch(() => undefined);
+    await this.level.close();
+  }
+
+  private async writeBatch(ops: WriteOp[], sync: boolean): Promise<void> {
+    const batch = this.level.batch();
+    for (const op of ops) {
+      const sublevel = this.sublevels.get(op.table);
+      if (!sublevel) throw new MosaicError('EIO', `commit to unknown table "${op.table}"`);
+      if (op.value === undefined) batch.del(op.key, { sublevel });
+      else batch.put(op.key, op.value as Buffer, { sublevel });
+    }
+    await batch.write({ sync });
+  }
+}
+
+/** Opens (creating if needed) the metadata database in `dir`. */
+export async function openMetadataDb(dir: string, options: OpenMetadataDbOptions = {}): Promise<MetadataDb> {
+  const level = new ClassicLevel<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  try {
+    await level.open();
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause;
+    throw new MosaicError('EIO', `cannot open metadata database in ${dir}: ${cause?.message ?? (err as Error).message}`, { cause: err });
+  }
+  return new MetadataDb(level, options.sync ?? true);
+}

@@ -1,0 +1,184 @@
+/**
+ * fuse-native with the libfuse options it does not expose, and what this
+ * code relies on about fuse-native 2.2.6 over libfuse 2.9 (FUSE_USE_VERSION
+ * 29, high-level path API), read from its index.js and fuse-native.c and
+ * checked through a real mount in test/mountd/fuse-with-options.test.ts.
+ *
+ * Options. fuse-native builds the "-o" string itself (Fuse#_fuseOptions) and
+ * knows neither big_writes nor max_write, so libfuse 2 hands every write over
+ * in 4 KiB requests; it also drops a timeout of 0 (`if (opts.attrTimeout)`),
+ * so libfuse's 1 s defaults stay. This subclass replaces the builder: it
+ * always passes big_writes,max_write=N (N <= 128 KiB: libfuse 2 caps
+ * max_write at its 128 KiB + 4 KiB receive buffer minus the header),
+ * entry/attr/negative timeouts including 0, use_ino (st_ino of every name of
+ * a hard-linked file is the inode number we report, not libfuse's node id),
+ * and allow_other/default_permissions on request. The C side copies the
+ * string into 1024 bytes: optionsString() refuses anything longer, and any
+ * value holding ',' or '=' (an option injection).
+ *
+ * Handler timeout. fuse-native answers ETIMEDOUT itself when a handler has
+ * not called back within 15 s and drops the late answer: a write waiting for
+ * backpressure or a degraded store would fail silently. We pass
+ * `timeout: false`; the data path keeps its own deadlines.
+ *
+ * Findings the FUSE adapter (mountd/fuse/*-ops.ts) must respect:
+ *  - fsync/fsyncdir are called (path, datasync, fd, cb), not the README's
+ *    (path, fd, datasync, cb).
+ *  - fgetattr calls ops.getattr(path) (the fd is dropped), yet only when
+ *    ops.fgetattr is defined; create gets (path, mode) without open flags
+ *    (O_EXCL is checked by the kernel's lookup; O_APPEND offsets come from
+ *    the kernel's i_size; O_TRUNC arrives as truncate); open gets flags.
+ *    File handles are uint32 and 0 means "none": start numbering at 1.
+ *  - utimens (checked through a mount): libfuse 2.9's high-level setattr
+ *    calls utimens only when atime AND mtime both change; a one-sided
+ *    utimensat (UTIME_OMIT for one, e.g. `touch -m`) succeeds without any
+ *    call, so UTIME_OMIT cannot be honoured. UTIME_NOW never arrives as
+ *    such: the kernel resolves it to its current time. fuse-native then
+ *    converts each timespec to whole milliseconds and passes the *atime
+ *    twice* (fuse-native.c: FUSE_UINT64_TO_INTS_ARGV(l->atime, 5) where
+ *    l->mtime was meant), so the mtime of utimes/cp -p/tar/rsync -t is lost.
+ *    Nothing in JS can recover either; the fix is native: a one-line patch
+ *    of fuse-native.c (l->mtime) and a rebuild for the mtime, and libfuse's
+ *    low-level API (or libfuse 3) for one-sided updates.
+ *  - Timeouts are global (entry_timeout, attr_timeout, negative_timeout):
+ *    the high-level API has no per-inode timeout and fuse-native exposes no
+ *    invalidation (fuse_invalidate is a no-op in 2.9; the low-level notify
+ *    calls are not bound). Since libfuse gives each hard-link name its own
+ *    node, only attr_timeout=0 keeps st_nlink/mode right on every name; the
+ *    kernel then asks getattr on each stat, which our own attribute cache
+ *    answers.
+ *  - readdir returns the whole directory in one call (names plus optional
+ *    stats, offset 0: libfuse buffers it); with use_ino the stats give d_ino
+ *    and d_type. No readdirplus in FUSE 2.9. Names are cut at 1024 bytes by
+ *    the C glue (NAME_MAX is 255: enough). Paths are passed whole (PATH_MAX).
+ *  - unlink of an open file: libfuse 2 (without hard_remove) renames it to
+ *    .fuse_hiddenXXXXXXXX and unlinks that at release; hard_remove would
+ *    hand later ops a NULL path that fuse-native cannot pass.
+ *  - fallocate and copy_file_range have no handler: libfuse answers ENOSYS,
+ *    which the kernel turns into EOPNOTSUPP for fallocate and into its
+ *    generic copy fallback for copy_file_range. flock/fcntl locks: without
+ *    lock/flock ops libfuse clears FUSE_CAP_POSIX_LOCKS/FLOCK_LOCKS, so the
+ *    kernel keeps locks locally: correct within one mount.
+ *  - getxattr copies the value into the kernel's buffer without a bound and
+ *    answers value.length: a handler must return -ERANGE itself when the
+ *    buffer (size > 0) is too small; listxattr likewise.
+ *  - Threads: fuse_loop_mt runs up to 10 worker threads; each blocks until
+ *    its JS callback signals, so at most 10 requests are in flight in JS,
+ *    in no guaranteed order (a read may overtake a write to the same range
+ *    only if the application issued them concurrently). All JS runs on the
+ *    main thread: never block it, and never touch the mount with synchronous
+ *    fs calls from this process (deadlock).
+ *  - statfs fields and st_ino/st_nlink are uint32 (blocks: scale frsize);
+ *    stat times are milliseconds.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import type FuseNative from 'fuse-native';
+import type { FuseOps } from 'fuse-native';
+import { MosaicError } from '../../common/errors.js';
+import { KiB } from '../../common/units.js';
+
+/** libfuse 2's largest write request: its receive buffer is 128 KiB + one page for the header. */
+export const FUSE_WRITE_REQUEST_BYTES_MAX = 128 * KiB;
+
+const OPTIONS_STRING_BYTES_MAX = 1023;
+
+export interface FuseMountOptions {
+  /** big_writes with max_write of this many bytes (4 KiB multiple, <= 128 KiB); 0 keeps libfuse's 4 KiB requests. */
+  writeRequestBytesMax: number;
+  /** Seconds the kernel caches a name lookup. */
+  entryTimeoutS: number;
+  /** Seconds the kernel caches attributes (0 for hard-link correctness, see header). */
+  attrTimeoutS: number;
+  /** Seconds the kernel caches "no such name". */
+  negativeTimeoutS: number;
+  allowOther: boolean;
+  defaultPermissions: boolean;
+  fsname: string;
+  subtype: string;
+  debug: boolean;
+}
+
+export const DEFAULT_FUSE_MOUNT_OPTIONS: FuseMountOptions = {
+  writeRequestBytesMax: FUSE_WRITE_REQUEST_BYTES_MAX,
+  entryTimeoutS: 1,
+  attrTimeoutS: 0,
+  negativeTimeoutS: 0,
+  allowOther: false,
+  defaultPermissions: false,
+  fsname: 'mosaic',
+  subtype: 'mosaic',
+  debug: false,
+};
+
+/** The "-o..." argument libfuse receives for `options`; MosaicError EINVAL for a value out of bounds. */
+export function optionsString(options: FuseMountOptions): string {
+  const parts: string[] = [];
+  const write = options.writeRequestBytesMax;
+  if (write !== 0) {
+    if (!Number.isSafeInteger(write) || write < 4 * KiB || write > FUSE_WRITE_REQUEST_BYTES_MAX || write % (4 * KiB) !== 0) {
+      throw MosaicError.invalid(`writeRequestBytesMax ${write} is not a multiple of 4096 in 4096..${FUSE_WRITE_REQUEST_BYTES_MAX}`);
+    }
+    parts.push('big_writes', `max_write=${write}`);
+  }
+  for (const [name, seconds] of [['entry_timeout', options.entryTimeoutS], ['attr_timeout', options.attrTimeoutS], ['negative_timeout', options.negativeTimeoutS]] as const) {
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) throw MosaicError.invalid(`${name} ${seconds} s is not in 0..86400`);
+    parts.push(`${name}=${seconds}`);
+  }
+  parts.push('use_ino');
+  if (options.allowOther) parts.push('allow_other');
+  if (options.defaultPermissions) parts.push('default_permissions');
+  for (const [name, value] of [['fsname', options.fsname], ['subtype', options.subtype]] as const) {
+    if (!/^[A-Za-z0-9_.:@/+-]{1,64}$/.test(value)) throw MosaicError.invalid(`${name} "${value}" must be 1..64 of [A-Za-z0-9_.:@/+-]`);
+    parts.push(`${name}=${value}`);
+  }
+  if (options.debug) parts.push('debug');
+  const text = `-o${parts.join(',')}`;
+  if (Buffer.byteLength(text) > OPTIONS_STRING_BYTES_MAX) throw MosaicError.invalid(`FUSE options take ${Buffer.byteLength(text)} bytes > ${OPTIONS_STRING_BYTES_MAX}`);
+  return text;
+}
+
+type FuseClass = typeof FuseNative;
+
+let fuseClass: FuseClass | undefined;
+
+/**
+ * Loads fuse-native, or explains what is missing: /dev/fuse (no FUSE in the
+ * kernel or container), libfuse.so.2 (Debian: apt-get install libfuse2 fuse),
+ * or fusermount.
+ */
+export function loadFuse(): FuseClass {
+  if (fuseClass) return fuseClass;
+  if (!existsSync('/dev/fuse')) {
+    throw new MosaicError('ENODEV', '/dev/fuse does not exist: load the fuse module (modprobe fuse) or run the container with --device /dev/fuse --cap-add SYS_ADMIN');
+  }
+  try {
+    fuseClass = createRequire(import.meta.url)('fuse-native') as FuseClass;
+  } catch (err) {
+    throw new MosaicError('ENODEV', `cannot load fuse-native (${(err as Error).message}); on Debian: apt-get install libfuse2 fuse`, { cause: err });
+  }
+  return fuseClass;
+}
+
+/** A mounted filesystem; unmount() detaches it (fusermount -uz) and stops the FUSE thread. */
+export interface FuseMount {
+  readonly mountpoint: string;
+  unmount(): Promise<void>;
+}
+
+/** Mounts `ops` at `mountpoint` with `options`; resolves once the kernel sent FUSE_INIT. */
+export async function mountFuse(mountpoint: string, ops: FuseOps, options: FuseMountOptions): Promise<FuseMount> {
+  const Fuse = loadFuse();
+  const text = optionsString(options);
+  class FuseWithOptions extends Fuse {
+    protected override _fuseOptions(): string {
+      return text;
+    }
+  }
+  const fuse = new FuseWithOptions(mountpoint, ops, { timeout: false, force: true });
+  await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(MosaicError.from(err)) : resolve())));
+  return {
+    mountpoint: fuse.mnt,
+    unmount: () => new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(MosaicError.from(err)) : resolve()))),
+  };
+}

@@ -1,0 +1,94 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, mkdir, writeFile, readFile, open, utimes, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_FUSE_MOUNT_OPTIONS, FUSE_WRITE_REQUEST_BYTES_MAX, mountFuse, optionsString, type FuseMountOptions } from '../../mountd/fuse/fuse-with-options.js';
+import { passthroughOps, type PassthroughLog } from './helpers/passthrough.js';
+import { MiB } from '../../common/units.js';
+
+async function withPassthrough(options: Partial<FuseMountOptions>, body: (mnt: string, log: PassthroughLog) => Promise<void>): Promise<void> {
+  const base = await mkdtemp(join(tmpdir(), 'mosaic-fuse-'));
+  const root = join(base, 'root');
+  const mnt = join(base, 'mnt');
+  await mkdir(root);
+  await mkdir(mnt);
+  const log: PassthroughLog = { writeBytes: [], utimens: [], fsync: [] };
+  const mount = await mountFuse(mnt, passthroughOps(root, log), { ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options });
+  try {
+    await body(mnt, log);
+  } finally {
+    await mount.unmount();
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+const pattern = Buffer.alloc(4 * MiB);
+for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 31 + (i >> 12)) & 0xff;
+
+test('optionsString passes big_writes, zero timeouts and use_ino', (t) => {
+  t.is(optionsString(DEFAULT_FUSE_MOUNT_OPTIONS),
+    '-obig_writes,max_write=131072,entry_timeout=1,attr_timeout=0,negative_timeout=0,use_ino,fsname=mosaic,subtype=mosaic');
+  t.false(optionsString({ ...DEFAULT_FUSE_MOUNT_OPTIONS, writeRequestBytesMax: 0 }).includes('big_writes'));
+});
+
+test('optionsString refuses values that would inject options or overflow', (t) => {
+  const bad: Partial<FuseMountOptions>[] = [
+    { fsname: 'a,allow_other' },
+    { subtype: 'x=y' },
+    { writeRequestBytesMax: 256 * 1024 },
+    { writeRequestBytesMax: 5000 },
+    { attrTimeoutS: -1 },
+    { entryTimeoutS: Number.NaN },
+  ];
+  for (const options of bad) {
+    t.throws(() => optionsString({ ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options }), { code: 'EINVAL' } as never, JSON.stringify(options));
+  }
+});
+
+test('big_writes reaches libfuse: 128 KiB write requests instead of 4 KiB', async (t) => {
+  const largest: Record<string, number> = {};
+  for (const [name, writeRequestBytesMax] of [['default', 0], ['big', FUSE_WRITE_REQUEST_BYTES_MAX]] as const) {
+    await withPassthrough({ writeRequestBytesMax }, async (mnt, log) => {
+      await writeFile(join(mnt, 'f'), pattern);
+      t.true((await readFile(join(mnt, 'f'))).equals(pattern));
+      largest[name] = Math.max(...log.writeBytes);
+      t.is(log.writeBytes.reduce((a, b) => a + b, 0), pattern.length);
+    });
+  }
+  t.is(largest.default, 4096);
+  t.is(largest.big, FUSE_WRITE_REQUEST_BYTES_MAX);
+});
+
+test('fuse-native quirks: fsync arguments and utimens milliseconds are as documented', async (t) => {
+  await withPassthrough({}, async (mnt, log) => {
+    const file = join(mnt, 'f');
+    await writeFile(file, 'x');
+    const handle = await open(file, 'r+');
+    await handle.datasync();
+    await handle.sync();
+    await handle.close();
+    t.deepEqual(log.fsync.map((c) => c.datasync), [1, 0]);
+    t.true(log.fsync.every((c) => c.path === '/f' && c.fd > 0));
+
+    // Explicit times: fuse-native passes the atime for both (its mtime is lost).
+    await utimes(file, 1_000_000, 2_000_000);
+    t.deepEqual(log.utimens.map((c) => [c.atimeMs, c.mtimeMs]), [[1_000_000_000, 1_000_000_000]]);
+    // One-sided updates (UTIME_OMIT for the other time) never reach the filesystem.
+    await touch('-m', '-d', '2001-01-01T00:00:00Z', file);
+    await touch('-a', '-d', '2001-01-01T00:00:00Z', file);
+    t.is(log.utimens.length, 1);
+    // UTIME_NOW for both arrives as the kernel's current time, both equal.
+    await touch(file);
+    t.is(log.utimens.length, 2);
+    const now = log.utimens[1]!;
+    t.is(now.atimeMs, now.mtimeMs);
+    t.true(now.atimeMs > 1_000_000_000);
+    t.true((await stat(file)).isFile());
+  });
+});
+
+/** touch(1): utimensat with UTIME_NOW (no date) or an explicit time, UTIME_OMIT for the time not named by -a/-m. */
+async function touch(...args: string[]): Promise<void> {
+  await new Promise<void>((resolve, reject) => execFile('touch', args, (err) => (err ? reject(err) : resolve())));
+}

@@ -1,0 +1,361 @@
+/**
+ * The exportd cluster protocol: what storage nodes, clients and the `mosaic`
+ * admin CLI ask exportd, apart from the POSIX namespace (see
+ * exportd-namespace.ts). One MethodSpec per method; decoders check every
+ * field on both sides.
+ *
+ * Services:
+ *   exportd.heartbeat   storaged -> exportd: "I am ADDRESS and serve these sids"
+ *                       (registration and liveness in one call)
+ *   exportd.mount       client: export name (+ token) -> export id, root inode, options
+ *   exportd.clusterMap  client: sid -> address and state, volumes with layouts
+ *   admin.*             the `mosaic` CLI
+ *
+ * Error codes a caller can meet (thrown as MosaicError by RpcClient.call):
+ *   EINVAL    an argument outside its format (decoders name the field), a bad layout
+ *   ENOENT    no such export, volume or node
+ *   EEXIST    the name is taken; a sid already served by another address
+ *   EACCES    mount: wrong or missing token
+ *   ENOTEMPTY export remove of a non-empty export without force
+ *   EBUSY     node remove of a member without force; volume already holds the node
+ */
+import { array, bool, decoderOf, literal, nullable, object, optional, sid, string, uint, type Decoder } from '../validate.js';
+import { defineMethod, type MethodSpec } from '../rpc/method.js';
+import type { Sid } from '../ids.js';
+import { sidStat, type SidStat } from './storaged.js';
+import { wireLayout, type WireLayout } from './types.js';
+
+export const EXPORTD_ADMIN_LIMITS = {
+  /** Storage nodes (addresses) in one cluster map. */
+  nodesMax: 4096,
+  /** Sids one storaged process may serve. */
+  sidsPerNodeMax: 1024,
+  /** Sids in the whole map (sids are 1..65535). */
+  sidsMax: 65535,
+  volumesMax: 1024,
+  clustersPerVolumeMax: 256,
+  exportsMax: 4096,
+  /** Mount tokens are secrets typed or pasted by people; 256 is plenty. */
+  tokenLengthMax: 256,
+  /** fsck reports at most this many problems (the count says how many there were). */
+  fsckProblemsMax: 1000,
+} as const;
+
+/** Names of volumes and exports: shell- and path-safe, 1..64 characters. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** HOST:PORT as storaged advertises it (what clients dial). */
+const ADDRESS_PATTERN = /^\[?[A-Za-z0-9.\-:]+\]?:\d{1,5}$/;
+
+const name: Decoder<string> = string(64, NAME_PATTERN);
+const address: Decoder<string> = string(300, ADDRESS_PATTERN);
+/** A volume named by its name or its decimal id (both match the name pattern). */
+const volumeRef: Decoder<string> = name;
+
+/** up: heartbeating; down: missed heartbeats for nodeDownAfterMs; draining: up but takes no new files. */
+export type NodeState = 'up' | 'down' | 'draining';
+const nodeState: Decoder<NodeState> = literal<NodeState>('up', 'down', 'draining');
+
+// ---------------------------------------------------------------- heartbeat
+
+export interface HeartbeatArgs {
+  /** The address clients and exportd dial to reach this node. */
+  address: string;
+  sids: SidStat[];
+}
+
+export interface HeartbeatResult {
+  /** false until an admin adds the node to a volume (`mosaic node add`). */
+  member: boolean;
+  state: NodeState;
+}
+
+export const heartbeat = defineMethod<HeartbeatArgs, HeartbeatResult>({
+  name: 'exportd.heartbeat',
+  decodeArgs: decoderOf(object({ address, sids: array(sidStat, EXPORTD_ADMIN_LIMITS.sidsPerNodeMax) })),
+  decodeResult: decoderOf(object({ member: bool, state: nodeState }), 'result'),
+  requestPayloadsMax: 0,
+  replyPayloadsMax: 0,
+});
+
+// ---------------------------------------------------------------- mount
+
+export interface MountArgs {
+  export: string;
+  token?: string;
+}
+
+export interface MountResult {
+  exportId: number;
+  name: string;
+  rootIno: number;
+  volumeId: number;
+  readOnly: boolean;
+  /** 0 = unlimited. */
+  quotaBytes: number;
+  /** 0 = unlimited. */
+  quotaInodes: number;
+}
+
+const mountResult: Decoder<MountResult> = object({
+  exportId: uint(),
+  name,
+  rootIno: uint(),
+  volumeId: uint(),
+  readOnly: bool,
+  quotaBytes: uint(),
+  quotaInodes: uint(),
+});
+
+export const mount = defineMethod<MountArgs, MountResult>({
+  name: 'exportd.mount',
+  decodeArgs: decoderOf(object({ export: name, token: optional(string(EXPORTD_ADMIN_LIMITS.tokenLengthMax)) })),
+  decodeResult: decoderOf(mountResult, 'result'),
+  requestPayloadsMax: 0,
+  replyPayloadsMax: 0,
+});
+
+// ---------------------------------------------------------------- cluster map (for clients)
+
+export interface MapSid {
+  sid: Sid;
+  address: string;
+  state: NodeState;
+}
+
+export interface ClusterInfo {
+  clusterId: number;
+  sids: Sid[];
+}
+
+export interface MapVolume {
+  volumeId: number;
+  name: string;
+  layout: WireLayout;
+  shardBytes: number;
+  clusters: ClusterInfo[];
+}
+
+export interface ClusterMapResult {
+  /** Changes whenever a sid, address, state or volume changes; clients refetch when it differs. */
+  version: number;
+  sids: MapSid[];
+  volumes: MapVolume[];
+}
+
+const clusterInfo: Decoder<ClusterInfo> = object({ clusterId: uint(), sids: array(sid, EXPORTD_ADMIN_LIMITS.sidsMax) });
+const mapVolume: Decoder<MapVolume> = object({
+  volumeId: uint(),
+  name,
+  layout: wireLayout,
+  shardBytes: uint(),
+  clusters: array(clusterInfo, EXPORTD_ADMIN_LIMITS.clustersPerVolumeMax),
+});
+
+export const clusterMap = defineMethod<Record<string, never>, ClusterMapResult>({
+  name: 'exportd.clusterMap',
+  decodeArgs: decoderOf(object({})) as (raw: unknown) => Record<string, never>,
+  decodeResult: decoderOf(object({
+    version: uint(),
+    sids: array(object({ sid, address, state: nodeState }), EXPORTD_ADMIN_LIMITS.sidsMax),
+    volumes: array(mapVolume, EXPORTD_ADMIN_LIMITS.volumesMax),
+  }), 'result'),
+  requestPayloadsMax: 0,
+  replyPayloadsMax: 0,
+});
+
+// ---------------------------------------------------------------- admin: nodes
+
+export interface NodeInfo {
+  address: string;
+  state: NodeState;
+  /** The volume and cluster the node's sids belong to; null while only registered. */
+  volumeId: number | null;
+  clusterId: number | null;
+  /** Wall-clock ms of the last heartbeat; 0 if none since exportd started. */
+  lastHeartbeatMs: number;
+  sids: SidStat[];
+}
+
+const nodeInfo: Decoder<NodeInfo> = object({
+  address,
+  state: nodeState,
+  volumeId: nullable(uint()),
+  clusterId: nullable(uint()),
+  lastHeartbeatMs: uint(),
+  sids: array(sidStat, EXPORTD_ADMIN_LIMITS.sidsPerNodeMax),
+});
+const nodeList$: Decoder<NodeInfo[]> = array(nodeInfo, EXPORTD_ADMIN_LIMITS.nodesMax);
+
+const noArgs = decoderOf(object({})) as (raw: unknown) => Record<string, never>;
+
+function adminMethod<A, R>(method: string, decodeArgs: (raw: unknown) => A, result: Decoder<R>): MethodSpec<A, R> {
+  return defineMethod<A, R>({
+    name: `admin.${method}`,
+    decodeArgs,
+    decodeResult: decoderOf(result, 'result'),
+    requestPayloadsMax: 0,
+    replyPayloadsMax: 0,
+  });
+}
+
+export const nodeList = adminMethod('nodeList', noArgs, object({ nodes: nodeList$ }));
+
+export interface NodeAddArgs {
+  /** One node by address, or every registered node that is not a member yet. */
+  address?: string;
+  all: boolean;
+  /** Volume name or id; may be omitted when there is exactly one volume. */
+  volume?: string;
+  /** Put the nodes in a new cluster of the volume instead of its first one. */
+  newCluster: boolean;
+}
+
+export const nodeAdd = adminMethod<NodeAddArgs, { added: NodeInfo[] }>(
+  'nodeAdd',
+  decoderOf(object({ address: optional(address), all: bool, volume: optional(volumeRef), newCluster: bool })),
+  object({ added: nodeList$ }),
+);
+
+export const nodeRemove = adminMethod<{ address: string; force: boolean }, { removed: NodeInfo }>(
+  'nodeRemove',
+  decoderOf(object({ address, force: bool })),
+  object({ removed: nodeInfo }),
+);
+
+export const nodeDrain = adminMethod<{ address: string; draining: boolean }, { node: NodeInfo }>(
+  'nodeDrain',
+  decoderOf(object({ address, draining: bool })),
+  object({ node: nodeInfo }),
+);
+
+// ---------------------------------------------------------------- admin: volumes
+
+export interface VolumeInfo extends MapVolume {
+  /** Sums over the volume's sids (last heartbeat of each). */
+  capacityBytes: number;
+  freeBytes: number;
+}
+
+const volumeInfo: Decoder<VolumeInfo> = (raw, path) => {
+  const { capacityBytes, freeBytes, ...rest } = (raw ?? {}) as Record<string, unknown>;
+  return { ...mapVolume(rest, path), capacityBytes: uint()(capacityBytes, `${path}.capacityBytes`), freeBytes: uint()(freeBytes, `${path}.freeBytes`) };
+};
+
+export interface VolumeCreateArgs {
+  name: string;
+  layout: WireLayout;
+  /** 0 = the default (VOLUME_SHARD_BYTES_DEFAULT). */
+  shardBytes: number;
+}
+
+/** Largest shard a volume may choose: a storaged slot holds at most 64 MiB, and stripes are k shards. */
+export const SHARD_BYTES_MAX = 16 * 1024 * 1024;
+/** Shards are multiples of the 4 KiB page, so slots stay page-aligned on the storage nodes. */
+export const SHARD_BYTES_ALIGN = 4096;
+
+export const volumeCreate = adminMethod<VolumeCreateArgs, { volume: VolumeInfo }>(
+  'volumeCreate',
+  decoderOf(object({ name, layout: wireLayout, shardBytes: uint(SHARD_BYTES_MAX) })),
+  object({ volume: volumeInfo }),
+);
+
+export const volumeList = adminMethod('volumeList', noArgs, object({ volumes: array(volumeInfo, EXPORTD_ADMIN_LIMITS.volumesMax) }));
+
+// ---------------------------------------------------------------- admin: exports
+
+export interface ExportSummary {
+  exportId: number;
+  name: string;
+  volumeId: number;
+  rootIno: number;
+  readOnly: boolean;
+  quotaBytes: number;
+  quotaInodes: number;
+  /** Whether mounting needs a token (the token itself never leaves exportd). */
+  hasToken: boolean;
+}
+
+const exportSummary: Decoder<ExportSummary> = object({
+  exportId: uint(),
+  name,
+  volumeId: uint(),
+  rootIno: uint(),
+  readOnly: bool,
+  quotaBytes: uint(),
+  quotaInodes: uint(),
+  hasToken: bool,
+});
+
+export interface ExportCreateArgs {
+  name: string;
+  /** Volume name or id; may be omitted when there is exactly one volume. */
+  volume?: string;
+  quotaBytes: number;
+  quotaInodes: number;
+  readOnly: boolean;
+  token?: string;
+}
+
+export const exportCreate = adminMethod<ExportCreateArgs, { export: ExportSummary }>(
+  'exportCreate',
+  decoderOf(object({
+    name,
+    volume: optional(volumeRef),
+    quotaBytes: uint(),
+    quotaInodes: uint(),
+    readOnly: bool,
+    token: optional(string(EXPORTD_ADMIN_LIMITS.tokenLengthMax, /^.+$/)),
+  })),
+  object({ export: exportSummary }),
+);
+
+export const exportList = adminMethod('exportList', noArgs, object({ exports: array(exportSummary, EXPORTD_ADMIN_LIMITS.exportsMax) }));
+
+export const exportRemove = adminMethod<{ name: string; force: boolean }, { removed: ExportSummary }>(
+  'exportRemove',
+  decoderOf(object({ name, force: bool })),
+  object({ removed: exportSummary }),
+);
+
+// ---------------------------------------------------------------- admin: status, fsck
+
+export interface StatusResult {
+  version: string;
+  uptimeMs: number;
+  nodes: NodeInfo[];
+  volumes: VolumeInfo[];
+  exports: ExportSummary[];
+  /** Files whose projections still wait for removal on the storage nodes. */
+  deletionsPending: number;
+}
+
+export const status = adminMethod('status', noArgs, object({
+  version: string(64),
+  uptimeMs: uint(),
+  nodes: nodeList$,
+  volumes: array(volumeInfo, EXPORTD_ADMIN_LIMITS.volumesMax),
+  exports: array(exportSummary, EXPORTD_ADMIN_LIMITS.exportsMax),
+  deletionsPending: uint(),
+}));
+
+export interface FsckProblem {
+  /** A stable kind ("dangling-entry", "nlink-mismatch", ...), for scripts. */
+  kind: string;
+  /** What is wrong, naming the inode or entry, for people. */
+  detail: string;
+}
+
+export interface FsckResult {
+  /** Every problem found, of which at most fsckProblemsMax are listed. */
+  problemCount: number;
+  problems: FsckProblem[];
+  inodesChecked: number;
+  entriesChecked: number;
+}
+
+export const fsck = adminMethod('fsck', noArgs, object({
+  problemCount: uint(),
+  problems: array(object({ kind: string(64), detail: string(1000) }), EXPORTD_ADMIN_LIMITS.fsckProblemsMax),
+  inodesChecked: uint(),
+  entriesChecked: uint(),
+}));

@@ -88,10 +88,12 @@ export function inverse(geometry: MojetteGeometry, plan: ReconstructionPlan, gri
       const bin = binStart[l]! + at;
       const pixel = pixelStart[l]! + at;
       const firstPartner = l * others;
-      for (let w = 0; w < pixelWords; w++) {
-        let value = bins[bin + w]!;
-        for (let t = 0; t < others; t++) value ^= grid[partners[firstPartner + t]! + at + w]!;
-        grid[pixel + w] = value;
+      // Copy the bin, then XOR out the k - 1 partners in place: typed-array
+      // reads and writes only, which V8 keeps as raw 64-bit operations.
+      for (let w = 0; w < pixelWords; w++) grid[pixel + w] = bins[bin + w]!;
+      for (let t = 0; t < others; t++) {
+        const partner = partners[firstPartner + t]! + at;
+        for (let w = 0; w < pixelWords; w++) grid[pixel + w] = grid[pixel + w]! ^ grid[partner + w]!;
       }
     }
   }

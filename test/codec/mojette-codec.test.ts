@@ -1,0 +1,47 @@
+/**
+ * mojette: the shared conformance suite, plus RozoFS's geometry (sizes of
+ * projections per layout) and a projection computed by hand.
+ */
+import test from 'ava';
+import { createCodec } from '../../codec/codec.js';
+import { parseLayout } from '../../codec/layout.js';
+import { runConformance } from './conformance.js';
+
+runConformance('mojette');
+
+test('mojette: layout1 projection sizes follow RozoFS (cols + |p| * (k - 1) bins)', (t) => {
+  // 64 KiB shards: 64-byte pixels, 1024 cols; p = -3..2, so bins = 1024 + |p| * 3.
+  const codec = createCodec(parseLayout('layout1', 'mojette'), 65536);
+  t.deepEqual([0, 1, 2, 3, 4, 5].map((i) => codec.projectionBytes(i)), [1033, 1030, 1027, 1024, 1027, 1030].map((bins) => bins * 64));
+  t.is(codec.projectionBytesMax, 1033 * 64);
+});
+
+test('mojette: a 2+1 projection computed by hand', async (t) => {
+  // 16-byte shards, 8-byte pixels: grid rows [a0 a1], [b0 b1]; n = 3, p = -1, 0, 1.
+  // p = -1 (origin 1): bins [b0, a0^b1, a1]; p = 0: [a0^b0, a1^b1]; p = 1: [a0, a1^b0, b1].
+  const codec = createCodec(parseLayout('2+1', 'mojette'), 16);
+  const word = (value: number): Buffer => {
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64LE(BigInt(value));
+    return bytes;
+  };
+  const [a0, a1, b0, b1] = [0x11, 0x2200, 0x330000, 0x44000000];
+  const stripe = Buffer.concat([word(a0), word(a1), word(b0), word(b1)]);
+  const projections = [0, 1, 2].map((i) => Buffer.alloc(codec.projectionBytes(i)));
+  await codec.encode(stripe, projections);
+  t.deepEqual(projections[0], Buffer.concat([word(b0), word(a0 ^ b1), word(a1)]));
+  t.deepEqual(projections[1], Buffer.concat([word(a0 ^ b0), word(a1 ^ b1)]));
+  t.deepEqual(projections[2], Buffer.concat([word(a0), word(a1 ^ b0), word(b1)]));
+});
+
+test('mojette: the widest layout its limits allow round-trips, one beyond is refused naming the limit', async (t) => {
+  const codec = createCodec({ codec: 'mojette', k: 24, m: 8, spares: 0 }, 64);
+  const stripe = Buffer.alloc(codec.stripeBytes);
+  for (let i = 0; i < stripe.length; i++) stripe[i] = (i * 131) & 0xff;
+  const projections = Array.from({ length: codec.n }, (_, i) => Buffer.alloc(codec.projectionBytes(i)));
+  await codec.encode(stripe, projections);
+  const out = Buffer.alloc(codec.stripeBytes);
+  await codec.decode(projections.map((p, i) => (i % 4 === 1 ? undefined : p)), out);
+  t.true(out.equals(stripe));
+  t.throws(() => createCodec({ codec: 'mojette', k: 4, m: 9, spares: 0 }, 64), { message: /m 9 > MAX_M 8/ });
+});

@@ -21,11 +21,11 @@
  */
 import { MosaicError } from '../../common/errors.js';
 
-/** One write in a commit; `table` names the sublevel, `value` undefined means delete. */
+/** One write in a commit; `table` names the sublevel, `value` (encoded) undefined means delete. */
 export interface WriteOp {
   table: string;
   key: string;
-  value: unknown;
+  value: Buffer | undefined;
 }
 
 /** What writes a batch of ops to the store: `sync` asks for a durable write. */
@@ -50,7 +50,7 @@ interface Group {
 }
 
 interface OverlayEntry {
-  value: unknown;
+  value: Buffer | undefined;
   sequence: number;
 }
 
@@ -101,7 +101,7 @@ export class GroupCommit {
   }
 
   /** The overlay's view of a key: `{ value }` when a pending op wrote it, undefined when level has the answer. */
-  pending(table: string, key: string): { value: unknown } | undefined {
+  pending(table: string, key: string): { value: Buffer | undefined } | undefined {
     const entry = this.overlay.get(overlayKey(table, key));
     return entry ? { value: entry.value } : undefined;
   }

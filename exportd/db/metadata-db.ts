@@ -12,7 +12,10 @@
  * - `Table.get` sees every committed op, even one not yet written (the group
  *   commit overlay); range scans (`entries`) first wait for pending writes,
  *   then read a level snapshot.
- * - Values are msgpack; keys are UTF-8 strings chosen by each table's owner.
+ * - Values are msgpack, encoded when the op is built: a WriteOp is a snapshot,
+ *   and every `get` decodes a fresh copy, so a caller mutating what it read
+ *   can never change what others see.
+ * - Keys are UTF-8 strings chosen by each table's owner.
  */
 import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
@@ -25,14 +28,10 @@ export type { CommitCounters, WriteOp } from './group-commit.js';
 // stable across versions of our record types.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-const msgpackEncoding = {
-  name: 'mosaic-msgpack',
-  format: 'buffer' as const,
-  encode: (value: unknown): Buffer => packr.pack(value),
-  decode: (bytes: Buffer): unknown => packr.unpack(bytes),
-};
 
-type Sublevel = ReturnType<ClassicLevel<string, Buffer>['sublevel']>;
+import type { AbstractSublevel } from 'abstract-level';
+
+type Sublevel = AbstractSublevel<ClassicLevel<string, Buffer>, string | Buffer | Uint8Array, string, Buffer>;
 
 export interface OpenMetadataDbOptions {
   /** Acknowledge only after `sync: true` writes (default true). */
@@ -62,12 +61,31 @@ export class Table<V> {
 
   async get(key: string): Promise<V | undefined> {
     const pending = this.group.pending(this.name, key);
-    if (pending) return pending.value as V | undefined;
-    return (await this.sublevel.get(key)) as V | undefined;
+    const bytes = pending ? pending.value : await this.sublevel.get(key);
+    return bytes === undefined ? undefined : (packr.unpack(bytes) as V);
+  }
+
+  /** Several keys at once (one round trip to level for those not pending). */
+  async getMany(keys: string[]): Promise<Array<V | undefined>> {
+    const out: Array<V | undefined> = new Array(keys.length);
+    const missing: number[] = [];
+    keys.forEach((key, index) => {
+      const pending = this.group.pending(this.name, key);
+      if (pending) out[index] = pending.value === undefined ? undefined : (packr.unpack(pending.value) as V);
+      else missing.push(index);
+    });
+    if (missing.length > 0) {
+      const found = await this.sublevel.getMany(missing.map((index) => keys[index]!));
+      missing.forEach((index, i) => {
+        const bytes = found[i];
+        out[index] = bytes === undefined ? undefined : (packr.unpack(bytes) as V);
+      });
+    }
+    return out;
   }
 
   put(key: string, value: V): WriteOp {
-    return { table: this.name, key, value };
+    return { table: this.name, key, value: packr.pack(value) };
   }
 
   del(key: string): WriteOp {
@@ -78,14 +96,14 @@ export class Table<V> {
   async entries(range: RangeOptions = {}): Promise<Array<[string, V]>> {
     await this.group.barrier();
     const out: Array<[string, V]> = [];
-    for await (const [key, value] of this.sublevel.iterator(range)) out.push([key, value as V]);
+    for await (const [key, value] of this.sublevel.iterator(range)) out.push([key, packr.unpack(value) as V]);
     return out;
   }
 
   /** Streams all pairs (fsck, startup scans); the caller accepts that commits may land meanwhile. */
   async *scan(range: RangeOptions = {}): AsyncGenerator<[string, V]> {
     await this.group.barrier();
-    for await (const [key, value] of this.sublevel.iterator(range)) yield [key, value as V];
+    for await (const [key, value] of this.sublevel.iterator(range)) yield [key, packr.unpack(value) as V];
   }
 }
 
@@ -107,7 +125,7 @@ export class MetadataDb {
     let table = this.tables.get(name);
     if (!table) {
       if (!/^[a-z0-9-]{1,40}$/.test(name)) throw MosaicError.invalid(`table name must match [a-z0-9-]{1,40}, got "${name}"`);
-      const sublevel = this.level.sublevel<string, unknown>(name, { keyEncoding: 'utf8', valueEncoding: msgpackEncoding }) as unknown as Sublevel;
+      const sublevel = this.level.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
       this.sublevels.set(name, sublevel);
       table = new Table<unknown>(name, sublevel, this.group);
       this.tables.set(name, table);
@@ -141,7 +159,7 @@ export class MetadataDb {
       const sublevel = this.sublevels.get(op.table);
       if (!sublevel) throw new MosaicError('EIO', `commit to unknown table "${op.table}"`);
       if (op.value === undefined) batch.del(op.key, { sublevel });
-      else batch.put(op.key, op.value as Buffer, { sublevel });
+      else batch.put(op.key, op.value, { sublevel });
     }
     await batch.write({ sync });
   }

@@ -1,0 +1,27 @@
+/**
+ * The deletion queue the deletion worker drains: projections of removed files
+ * and stripes past a truncated end, to be freed on the storage nodes.
+ *
+ * Invariants: a task is queued in the same batch that removes the inode or
+ * shrinks the file, so a crash can neither lose the task nor free data of a
+ * file that still exists. A task stays until the worker calls
+ * finishDeletion (after every sid confirmed), so a worker crash or a node
+ * that is down only delays it. Tasks come oldest first.
+ */
+import { MosaicError } from '../../common/errors.js';
+import type { DeletionTask } from './records.js';
+import type { NamespaceStore } from './store.js';
+
+const TASK_KEY = /^[0-9a-f]{12}-[0-9a-f]{12}$/;
+const TAKE_MAX = 10_000;
+
+export async function takeDeletions(store: NamespaceStore, limit: number): Promise<DeletionTask[]> {
+  if (!Number.isInteger(limit) || limit < 1 || limit > TAKE_MAX) throw MosaicError.invalid(`deletion batch limit must be 1..${TAKE_MAX}`);
+  const rows = await store.deletions.entries({ limit });
+  return rows.map(([key, record]) => ({ key, ...record }));
+}
+
+export async function finishDeletion(store: NamespaceStore, key: string): Promise<void> {
+  if (!TASK_KEY.test(key)) throw MosaicError.invalid(`not a deletion task key: ${JSON.stringify(key).slice(0, 40)}`);
+  await store.db.commit([store.deletions.del(key)]);
+}

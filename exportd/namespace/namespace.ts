@@ -1,0 +1,137 @@
+/**
+ * The namespace of every export: the one object exportd's handlers, the
+ * deletion worker and `mosaic fsck` talk to. It composes the operation
+ * families (create, remove, rename, attrs, opens, xattrs, readdir) over one
+ * NamespaceStore and owns the lease timer.
+ *
+ * Invariants: every mutation is one atomic, durable batch acknowledged only
+ * after group commit wrote it; no reply reveals state that is not yet
+ * durable; an operation that fails changes nothing. Sessions' leases are
+ * checked every leaseMs/2; orphans left by a previous run are freed one lease
+ * after start unless a client reopened them.
+ */
+import type {
+  AccessArgs, CommitWriteArgs, CreateArgs, GetattrArgs, GetxattrArgs, LinkArgs, ListxattrArgs, LookupArgs, MkdirArgs, MknodArgs,
+  NodeInfo, OpenArgs, OpenResult, ReaddirArgs, ReaddirResult, ReadlinkArgs, ReleaseArgs, RemovexattrArgs, RenameArgs,
+  RenewSessionArgs, SetattrArgs, SetxattrArgs, StatfsResult, SymlinkArgs, UnlinkArgs,
+} from '../../common/protocol/exportd-namespace.js';
+import type { CommitCounters, MetadataDb } from '../db/metadata-db.js';
+import * as attrs from './attrs.js';
+import * as creates from './create.js';
+import { finishDeletion, takeDeletions } from './deletions.js';
+import { fsck, type FsckReport } from './fsck.js';
+import { S_IFDIR } from './modes.js';
+import * as opens from './opens.js';
+import type { NamespacePorts } from './ports.js';
+import type { DeletionTask, InodeRecord } from './records.js';
+import { readdir } from './readdir.js';
+import * as removes from './remove.js';
+import { rename } from './rename.js';
+import { NamespaceStore, systemClock, type Clock } from './store.js';
+import * as xattrs from './xattrs.js';
+
+export type { FsckReport } from './fsck.js';
+export type { DeletionTask } from './records.js';
+
+export interface NamespaceOptions {
+  /** Wall clock for timestamps (tests inject one). */
+  clock?: Clock;
+  /** How long a client session's opens live without renewal. */
+  leaseMs?: number;
+}
+
+const DEFAULT_LEASE_MS = 60_000;
+
+export class Namespace {
+  private readonly store: NamespaceStore;
+  private readonly timer: NodeJS.Timeout;
+  private readonly startedAtMs = Date.now();
+  private startupOrphansSwept = false;
+  private sweeping: Promise<unknown> | undefined;
+
+  constructor(db: MetadataDb, ports: NamespacePorts, options: NamespaceOptions = {}) {
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.store = new NamespaceStore(db, ports, { clock: options.clock ?? systemClock, leaseMs });
+    this.timer = setInterval(() => void this.sweep(Date.now()), Math.max(10, leaseMs / 2));
+    this.timer.unref();
+  }
+
+  /** Makes the root directory (mode 0755, owned by root) of a new export; returns its ino. */
+  async createExportRoot(exportId: number, mode = 0o755): Promise<number> {
+    const store = this.store;
+    const ino = await store.allocator.allocate();
+    const now = store.clock();
+    const root: InodeRecord = {
+      ino, exportId, mode: S_IFDIR | (mode & 0o7777), uid: 0, gid: 0, nlink: 2, size: 0, rdev: 0,
+      atime: now, mtime: now, ctime: now, parent: ino, entries: 0, writeGen: 0, xattrBytes: 0, xattrCount: 0, root: true,
+    };
+    await store.usage.load(exportId);
+    const tx = store.tx();
+    tx.putInode(root);
+    tx.usage.inodes += 1;
+    // The export may not be registered yet (its record needs this ino): no quota applies to its root.
+    await store.commit(tx, { exportId, name: `export ${exportId}`, volumeId: 0, rootIno: ino, readOnly: false, quotaBytes: 0, quotaInodes: 0 });
+    return ino;
+  }
+
+  lookup(args: LookupArgs): Promise<NodeInfo> { return attrs.lookup(this.store, args); }
+  getattr(args: GetattrArgs): Promise<NodeInfo> { return attrs.getattr(this.store, args); }
+  setattr(args: SetattrArgs): Promise<NodeInfo> { return attrs.setattr(this.store, args); }
+  readlink(args: ReadlinkArgs): Promise<{ target: string }> { return attrs.readlink(this.store, args); }
+  access(args: AccessArgs): Promise<Record<string, never>> { return attrs.access(this.store, args); }
+  commitWrite(args: CommitWriteArgs): Promise<NodeInfo> { return attrs.commitWrite(this.store, args); }
+  statfs(exportId: number): Promise<StatfsResult> { return attrs.statfs(this.store, exportId); }
+  mknod(args: MknodArgs): Promise<NodeInfo> { return creates.mknod(this.store, args); }
+  mkdir(args: MkdirArgs): Promise<NodeInfo> { return creates.mkdir(this.store, args); }
+  symlink(args: SymlinkArgs): Promise<NodeInfo> { return creates.symlink(this.store, args); }
+  create(args: CreateArgs): Promise<OpenResult> { return creates.create(this.store, args); }
+  link(args: LinkArgs): Promise<NodeInfo> { return creates.link(this.store, args); }
+  unlink(args: UnlinkArgs): Promise<Record<string, never>> { return removes.unlink(this.store, args); }
+  rmdir(args: UnlinkArgs): Promise<Record<string, never>> { return removes.rmdir(this.store, args); }
+  rename(args: RenameArgs): Promise<Record<string, never>> { return rename(this.store, args); }
+  readdir(args: ReaddirArgs): Promise<ReaddirResult> { return readdir(this.store, args); }
+  open(args: OpenArgs): Promise<OpenResult> { return opens.openInode(this.store, args, false); }
+  release(args: ReleaseArgs): Promise<Record<string, never>> { return opens.release(this.store, args); }
+  renewSession(args: RenewSessionArgs): Promise<{ leaseMs: number }> { return opens.renewSession(this.store, args); }
+  setxattr(args: SetxattrArgs): Promise<Record<string, never>> { return xattrs.setxattr(this.store, args); }
+  getxattr(args: GetxattrArgs): Promise<{ value: Buffer }> { return xattrs.getxattr(this.store, args); }
+  listxattr(args: ListxattrArgs): Promise<{ names: string[] }> { return xattrs.listxattr(this.store, args); }
+  removexattr(args: RemovexattrArgs): Promise<Record<string, never>> { return xattrs.removexattr(this.store, args); }
+
+  /** Oldest queued deletions (removed files, truncated tails) for the deletion worker. */
+  takeDeletions(limit: number): Promise<DeletionTask[]> { return takeDeletions(this.store, limit); }
+  /** Drops a task once every storage node confirmed it. */
+  finishDeletion(key: string): Promise<void> { return finishDeletion(this.store, key); }
+
+  fsck(): Promise<FsckReport> { return fsck(this.store); }
+
+  /**
+   * Expires lapsed sessions and frees the orphans nobody holds any more
+   * (the timer calls this; tests call it with their own time). Returns how
+   * many inodes it looked at.
+   */
+  async sweep(nowMs: number): Promise<number> {
+    if (this.sweeping) await this.sweeping;
+    const includeUnheld = !this.startupOrphansSwept && nowMs >= this.startedAtMs + this.store.sessions.leaseMs;
+    const run = opens.sweepOrphans(this.store, nowMs, includeUnheld);
+    this.sweeping = run.catch(() => undefined);
+    const count = await run;
+    if (includeUnheld) this.startupOrphansSwept = true;
+    return count;
+  }
+
+  /** Group-commit figures: syncs / operations shows how many operations share a sync. */
+  get commitCounters(): Readonly<CommitCounters> {
+    return this.store.db.counters;
+  }
+
+  /** Opens held right now (tests check that releases and lease expiry work). */
+  openCount(ino: number): number {
+    return this.store.sessions.openCount(ino);
+  }
+
+  /** Stops the lease timer (the database is the caller's to close). */
+  close(): void {
+    clearInterval(this.timer);
+  }
+}

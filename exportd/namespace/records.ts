@@ -1,0 +1,122 @@
+/**
+ * What the namespace stores, table by table, and how keys are formed.
+ *
+ * Tables (sublevels of the metadata database):
+ * - inodes:    inoKey(ino)            -> InodeRecord
+ * - dentries:  inoKey(parent)/name    -> DentryRecord   (lookup = one get;
+ *              a directory's entries = one range scan in name byte order)
+ * - xattrs:    inoKey(ino)/name       -> value bytes
+ * - ns-meta:   "ino-limit"            -> first ino not yet reserved
+ *              "usage/<exportId>"     -> Usage
+ * - orphans:   inoKey(ino)            -> { sinceMs }   (nlink 0, still open)
+ * - deletions: time-ordered key       -> DeletionRecord (work for the deletion worker)
+ *
+ * inoKey is 13 lowercase hex digits (inos stay below 2^52), so keys sort
+ * numerically and "<ino>/" is a prefix no other inode shares: names hold no
+ * '/', and '/' (0x2f) + 1 is '0', which bounds a directory's range.
+ */
+import type { Attr, Timespec } from '../../common/protocol/exportd-namespace.js';
+import type { Distribution } from '../../common/protocol/types.js';
+import type { Sid } from '../../common/ids.js';
+
+export interface InodeRecord {
+  ino: number;
+  exportId: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+  rdev: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  /** Directories: the directory holding this one's name (the root: itself). Others: 0. */
+  parent: number;
+  /** Directories: number of names inside (without . and ..). */
+  entries: number;
+  /** Regular files: bumped by each open for writing; stripe versions build on it. */
+  writeGen: number;
+  /** Regular files: where the data lives. */
+  dist?: Distribution;
+  /** Symlinks: the target. */
+  target?: string;
+  /** Sum of name + value bytes of this inode's xattrs, and their number. */
+  xattrBytes: number;
+  xattrCount: number;
+  /** An export's root directory: has no name, cannot be removed. */
+  root?: boolean;
+}
+
+export interface DentryRecord {
+  ino: number;
+  /** The inode's mode, for readdir's d_type without reading the inode (types never change). */
+  mode: number;
+}
+
+export interface Usage {
+  bytes: number;
+  inodes: number;
+}
+
+export interface OrphanRecord {
+  sinceMs: number;
+}
+
+export interface DeletionRecord {
+  fid: string;
+  sids: Sid[];
+  kind: 'delete' | 'truncate';
+  /** truncate: stripes kept (indexes >= stripeCount are freed); the file's new size. */
+  stripeCount?: number;
+  sizeBytes?: number;
+  /** The file's write generation when the task was queued. */
+  writeGen: number;
+}
+
+export interface DeletionTask extends DeletionRecord {
+  key: string;
+}
+
+export const INO_MAX = 2 ** 52 - 1;
+
+export function inoKey(ino: number): string {
+  return ino.toString(16).padStart(13, '0');
+}
+
+export function dentryKey(parent: number, name: string): string {
+  return `${inoKey(parent)}/${name}`;
+}
+
+/** Range bounds of a directory's (or an inode's xattrs') keys strictly after `after`. */
+export function childRange(ino: number, after?: string): { gt: string; lt: string } {
+  const prefix = `${inoKey(ino)}/`;
+  return { gt: after === undefined ? prefix : prefix + after, lt: `${inoKey(ino)}0` };
+}
+
+/** The name part of a dentry or xattr key. */
+export function nameOfKey(key: string): string {
+  return key.slice(14);
+}
+
+export function inoOfKey(key: string): number {
+  return parseInt(key.slice(0, 13), 16);
+}
+
+const BLOCK_BYTES = 512;
+
+export function attrOf(inode: InodeRecord): Attr {
+  return {
+    ino: inode.ino,
+    mode: inode.mode,
+    nlink: inode.nlink,
+    uid: inode.uid,
+    gid: inode.gid,
+    rdev: inode.rdev,
+    size: inode.size,
+    blocks: Math.ceil(inode.size / BLOCK_BYTES),
+    atime: inode.atime,
+    mtime: inode.mtime,
+    ctime: inode.ctime,
+  };
+}

@@ -2,29 +2,21 @@
  * Recognises caller buffers that already lie where a codec would copy them,
  * so the copy can be skipped: a data projection that is a view of its row
  * of the stripe, or projections that are consecutive slices of one buffer.
+ * Pure arithmetic on (buffer, byteOffset): nothing is allocated.
  */
 
-/** True when `a` and `b` start at the same byte of the same memory. */
-export function sameStart(a: Uint8Array, b: Uint8Array): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset;
+/** True when `view` starts `offset` bytes into `base`, in the same memory. */
+export function isViewAt(view: Uint8Array, base: Uint8Array, offset: number): boolean {
+  return view.buffer === base.buffer && view.byteOffset === base.byteOffset + offset;
 }
 
-/**
- * When buffers[from .. from+count-1] are all present and laid end to end in
- * one ArrayBuffer (each `bytesEach` long), the Buffer spanning them;
- * otherwise undefined.
- */
-export function contiguousRun(
-  buffers: readonly (Uint8Array | undefined)[],
-  from: number,
-  count: number,
-  bytesEach: number,
-): Buffer | undefined {
+/** True when buffers[from .. from+count-1] are all present and laid end to end in one ArrayBuffer, each `bytesEach` long. */
+export function isContiguousRun(buffers: readonly (Uint8Array | undefined)[], from: number, count: number, bytesEach: number): boolean {
   const first = buffers[from];
-  if (first === undefined) return undefined;
+  if (first === undefined) return false;
   for (let j = 1; j < count; j++) {
     const next = buffers[from + j];
-    if (next === undefined || next.buffer !== first.buffer || next.byteOffset !== first.byteOffset + j * bytesEach) return undefined;
+    if (next === undefined || !isViewAt(next, first, j * bytesEach)) return false;
   }
-  return Buffer.from(first.buffer, first.byteOffset, count * bytesEach);
+  return true;
 }

@@ -22,7 +22,7 @@
  */
 import { MosaicError } from '../common/errors.js';
 import { requireNative } from '../common/native.js';
-import { contiguousRun, sameStart } from './buffer-views.js';
+import { isContiguousRun, isViewAt } from './buffer-views.js';
 import { checkDecodeArgs, checkEncodeArgs, checkReconstructArgs } from './codec-args.js';
 import type { ErasureCodec } from './codec.js';
 import type { Layout } from './layout.js';
@@ -79,6 +79,8 @@ export class RsCodec implements ErasureCodec {
   readonly #context: Buffer;
   readonly #scratch: ScratchPool<Scratch>;
   readonly #dataMask: number;
+  /** The last parity run handed to the library, reused while callers pass the same one (saves a view per call). */
+  #lastParityRun: Buffer | undefined;
 
   constructor(layout: Layout, shardBytes: number) {
     this.layout = { ...layout };
@@ -106,11 +108,10 @@ export class RsCodec implements ErasureCodec {
     checkEncodeArgs(this, stripe, projections);
     const { k, m, shardBytes } = this;
     for (let i = 0; i < k; i++) {
-      const row = stripe.subarray(i * shardBytes, (i + 1) * shardBytes);
-      if (!sameStart(row, projections[i]!)) projections[i]!.set(row);
+      if (!isViewAt(projections[i]!, stripe, i * shardBytes)) stripe.copy(projections[i]!, 0, i * shardBytes, (i + 1) * shardBytes);
     }
     const parityTargets = this.#parityMask();
-    const parityRun = contiguousRun(projections, k, m, this.#slotBytes);
+    const parityRun = this.#parityRun(projections);
     if (this.#aligned && parityRun !== undefined) {
       await this.#run(this.#dataMask, parityTargets, stripe, parityRun);
       return;
@@ -133,12 +134,12 @@ export class RsCodec implements ErasureCodec {
       // Present data shards go straight to their rows of the stripe (skipped when already there).
       for (let i = 0; i < k; i++) {
         const projection = projections[i];
-        if (projection !== undefined && !sameStart(projection, stripe.subarray(i * shardBytes))) projection.copy(stripe, i * shardBytes);
+        if (projection !== undefined && !isViewAt(projection, stripe, i * shardBytes)) projection.copy(stripe, i * shardBytes);
       }
       if (missingData === 0) return;
       // With every parity projection present and laid end to end, the library reads them in place;
       // otherwise it may write absent parity slots as intermediates, which must be our scratch.
-      const parityRun = contiguousRun(projections, k, m, this.#slotBytes);
+      const parityRun = this.#parityRun(projections);
       if (parityRun !== undefined) {
         await this.#run(present, missingData, stripe, parityRun);
         return;
@@ -186,6 +187,16 @@ export class RsCodec implements ErasureCodec {
     } finally {
       this.#scratch.give(scratch);
     }
+  }
+
+  /** One Buffer over the parity projections when they are laid end to end (see header), else undefined. */
+  #parityRun(projections: readonly (Buffer | undefined)[]): Buffer | undefined {
+    if (!isContiguousRun(projections, this.k, this.m, this.#slotBytes)) return undefined;
+    const first = projections[this.k]!;
+    const last = this.#lastParityRun;
+    if (last !== undefined && isViewAt(last, first, 0)) return last;
+    this.#lastParityRun = Buffer.from(first.buffer, first.byteOffset, this.m * this.#slotBytes);
+    return this.#lastParityRun;
   }
 
   #parityMask(): number {

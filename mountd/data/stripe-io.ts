@@ -1,0 +1,322 @@
+/**
+ * Whole-stripe I/O of one file against its distribution: encode and fan out
+ * writes, gather and decode reads, truncate. No caching here (file-data.ts
+ * does that); every call goes to the storage nodes.
+ *
+ * Placement: projection i of a stripe goes to sids[i] (i < n = k + m); when
+ * that sid is down (SidHealth) or fails the write, the first spare
+ * (sids[n..]) not already holding a projection of the stripe in this write
+ * stands in. A stripe write succeeds when n sids took it; with k + 1 .. n - 1
+ * acks it succeeds *degraded* (the caller tells exportd the file needs
+ * repair); below k + 1 it fails with EIO (EUNAVAIL) — k + 1 rather than k so
+ * that one more loss still leaves k projections of the new version
+ * (writeAcksMin may lower it to k).
+ * A slot answering EVERSION holds a newer version than ours, which wins any
+ * read anyway: it counts as taken.
+ *
+ * Reads: a storaged slot tells which projection and version it holds, so
+ * reads need no placement record. First the k sids that hold projections
+ * 0..k-1 when nothing failed (for rs these are the data shards: the stripe
+ * is their concatenation, no decoding). A stripe is resolved when those k
+ * answer 'ok' with one version, or all answer 'absent' (a hole: zeros).
+ * Otherwise (node down, past its deadline, corrupt slot, version mismatch,
+ * some absent) every other sid of the list is asked too, and the stripe is
+ * rebuilt from the highest version that has k distinct projections; with
+ * none, k 'absent' answers mean a hole, anything else is EIO. The residual
+ * risk: a stripe whose k data sids all hold one older version while the
+ * newest went only to parity and spares reads old; that needs k nodes down
+ * at write time and is what the repair report is for.
+ */
+import assert from 'node:assert/strict';
+import { MosaicError } from '../../common/errors.js';
+import type { Sid } from '../../common/ids.js';
+import type { Distribution } from '../../common/protocol/types.js';
+import { STORAGED_LIMITS, type ReadOutcome, type WriteItem } from '../../common/protocol/storaged.js';
+import type { ErasureCodec } from '../../codec/codec.js';
+import type { ProjectionTransport } from './projection-transport.js';
+import type { SidHealth } from './sid-health.js';
+
+export interface StripeIoOptions {
+  /** Deadline of one storaged call; past it the sid counts as failed for that call. */
+  callTimeoutMs: number;
+  /**
+   * Fewest sids a stripe write must reach (k .. n; default k + 1). With k,
+   * a write survives m nodes down even without spares, but one more loss
+   * before repair loses the stripe.
+   */
+  writeAcksMin?: number;
+}
+
+export interface StripeWrite {
+  stripe: number;
+  /** codec.stripeBytes of file data (zero-padded past the end of file). */
+  data: Buffer;
+  version: number;
+}
+
+export interface WriteReport {
+  /** Some stripe reached fewer than n sids: exportd must queue the file for repair. */
+  degraded: boolean;
+}
+
+interface Target {
+  stripe: number;
+  projection: number;
+  payload: Buffer;
+  version: number;
+  sid: Sid | undefined;
+  /** Sids this stripe's projections were sent to in this write (a spare takes only one). */
+  tried: Set<Sid>;
+}
+
+interface Gathered {
+  outcome: ReadOutcome;
+  payload: Buffer | undefined;
+}
+
+export class StripeIo {
+  readonly n: number;
+  private readonly slotPayloadBytes: number;
+  private readonly writeAcksMin: number;
+
+  readonly dist: Distribution;
+  readonly codec: ErasureCodec;
+  private readonly transport: ProjectionTransport;
+  private readonly health: SidHealth;
+  private readonly options: StripeIoOptions;
+
+  constructor(dist: Distribution, codec: ErasureCodec, transport: ProjectionTransport, health: SidHealth, options: StripeIoOptions) {
+    this.dist = dist;
+    this.codec = codec;
+    this.transport = transport;
+    this.health = health;
+    this.options = options;
+    assert(codec.k === dist.layout.k && codec.m === dist.layout.m && codec.shardBytes === dist.shardBytes, 'codec does not match the distribution');
+    this.n = codec.n;
+    this.slotPayloadBytes = codec.projectionBytesMax;
+    this.writeAcksMin = options.writeAcksMin ?? Math.min(codec.k + 1, codec.n);
+    if (!Number.isSafeInteger(this.writeAcksMin) || this.writeAcksMin < codec.k || this.writeAcksMin > codec.n) {
+      throw MosaicError.invalid(`writeAcksMin ${this.writeAcksMin} is not in k..n = ${codec.k}..${codec.n}`);
+    }
+  }
+
+  /** Encodes and writes whole stripes; throws EUNAVAIL when a stripe reached fewer than k + 1 sids. */
+  async write(stripes: readonly StripeWrite[], durable: boolean): Promise<WriteReport> {
+    const targets: Target[] = [];
+    for (const s of stripes) {
+      assert(s.data.length === this.codec.stripeBytes, `stripe ${s.stripe} holds ${s.data.length} bytes, not ${this.codec.stripeBytes}`);
+      const projections = Array.from({ length: this.n }, (_, i) => Buffer.allocUnsafe(this.codec.projectionBytes(i)));
+      await this.codec.encode(s.data, projections);
+      const tried = new Set<Sid>();
+      for (let i = 0; i < this.n; i++) {
+        targets.push({ stripe: s.stripe, projection: i, payload: projections[i]!, version: s.version, sid: undefined, tried });
+      }
+    }
+    for (const t of targets) t.sid = this.placeFirst(t);
+    let pending = targets.filter((t) => t.sid !== undefined);
+    const acks = new Map<number, number>();
+    while (pending.length > 0) {
+      const failed = await this.sendRound(pending, durable, acks);
+      for (const t of failed) t.sid = this.nextSpare(t);
+      pending = failed.filter((t) => t.sid !== undefined);
+    }
+    let degraded = false;
+    for (const s of stripes) {
+      const taken = acks.get(s.stripe) ?? 0;
+      if (taken < this.writeAcksMin) {
+        throw new MosaicError('EUNAVAIL', `stripe ${s.stripe} of ${this.dist.fid} reached ${taken} of ${this.n} storage nodes (at least ${this.writeAcksMin} needed)`);
+      }
+      if (taken < this.n) degraded = true;
+    }
+    return { degraded };
+  }
+
+  /** Reads stripes [fromStripe, fromStripe + count) into out (count * stripeBytes); holes read as zeros. */
+  async read(fromStripe: number, count: number, out: Buffer): Promise<void> {
+    const stripeBytes = this.codec.stripeBytes;
+    assert(out.length >= count * stripeBytes, 'read buffer too small');
+    const first = this.firstReadSids();
+    const answers = await this.gather(first, fromStripe, count);
+    const unresolved: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const view = out.subarray(i * stripeBytes, (i + 1) * stripeBytes);
+      if (!(await this.resolveFast(answers.map((a) => a[i]), first.length, view))) unresolved.push(i);
+    }
+    if (unresolved.length === 0) return;
+    const low = unresolved[0]!;
+    const high = unresolved[unresolved.length - 1]!;
+    const rest = this.dist.sids.filter((sid) => !first.includes(sid));
+    const more = await this.gather(rest, fromStripe + low, high - low + 1);
+    for (const i of unresolved) {
+      const all = [...answers.map((a) => a[i]), ...more.map((a) => a[i - low])];
+      await this.resolveSlow(fromStripe + i, all, out.subarray(i * stripeBytes, (i + 1) * stripeBytes));
+    }
+  }
+
+  /**
+   * Frees stripes from stripeCount on, on every sid of the list (spares
+   * included: a degraded write may have left projections there). Needs
+   * k + 1 sids to answer, like a write; returns whether some did not.
+   */
+  async truncate(stripeCount: number): Promise<WriteReport> {
+    const results = await Promise.allSettled(this.dist.sids.map((sid) =>
+      this.transport.truncate(sid, { sid, fid: this.dist.fid, stripeCount }, this.options.callTimeoutMs)));
+    let ok = 0;
+    results.forEach((r, i) => {
+      const sid = this.dist.sids[i]!;
+      if (r.status === 'fulfilled') {
+        ok++;
+        this.health.succeeded(sid);
+      } else {
+        this.health.failed(sid);
+      }
+    });
+    if (ok < Math.min(this.writeAcksMin, this.dist.sids.length)) {
+      throw new MosaicError('EUNAVAIL', `truncate of ${this.dist.fid} reached ${ok} of ${this.dist.sids.length} storage nodes`);
+    }
+    return { degraded: ok < this.dist.sids.length };
+  }
+
+  private placeFirst(t: Target): Sid | undefined {
+    const home = this.dist.sids[t.projection];
+    if (home !== undefined && !this.health.isDown(home)) {
+      t.tried.add(home);
+      return home;
+    }
+    if (home !== undefined) t.tried.add(home);
+    return this.nextSpare(t);
+  }
+
+  private nextSpare(t: Target): Sid | undefined {
+    for (let j = this.n; j < this.dist.sids.length; j++) {
+      const sid = this.dist.sids[j]!;
+      if (t.tried.has(sid) || this.health.isDown(sid)) continue;
+      t.tried.add(sid);
+      return sid;
+    }
+    return undefined;
+  }
+
+  /** One request per sid with all its items; returns the targets that failed. */
+  private async sendRound(pending: Target[], durable: boolean, acks: Map<number, number>): Promise<Target[]> {
+    const bySid = new Map<Sid, Target[]>();
+    for (const t of pending) {
+      const list = bySid.get(t.sid!) ?? [];
+      list.push(t);
+      bySid.set(t.sid!, list);
+    }
+    const failed: Target[] = [];
+    await Promise.all([...bySid].map(async ([sid, list]) => {
+      for (let from = 0; from < list.length; from += STORAGED_LIMITS.writeStripesMax) {
+        const chunk = list.slice(from, from + STORAGED_LIMITS.writeStripesMax);
+        const items: WriteItem[] = chunk.map((t) => ({
+          sid, fid: this.dist.fid, slotPayloadBytes: this.slotPayloadBytes, stripe: t.stripe, version: t.version,
+          codec: this.dist.layout.codec, k: this.codec.k, m: this.codec.m, projection: t.projection,
+        }));
+        try {
+          const { outcomes } = await this.transport.write(sid, { items, durable }, chunk.map((t) => t.payload), this.options.callTimeoutMs);
+          this.health.succeeded(sid);
+          chunk.forEach((t, i) => {
+            const outcome = outcomes[i];
+            if (outcome?.status === 'ok' || (outcome?.status === 'failed' && outcome.code === 'EVERSION')) {
+              acks.set(t.stripe, (acks.get(t.stripe) ?? 0) + 1);
+            } else {
+              failed.push(t);
+            }
+          });
+        } catch {
+          this.health.failed(sid);
+          failed.push(...chunk);
+        }
+      }
+    }));
+    return failed;
+  }
+
+  /** The k sids holding projections 0..k-1 normally; a down one is replaced by the next sid of the list. */
+  private firstReadSids(): Sid[] {
+    const chosen: Sid[] = [];
+    for (const sid of this.dist.sids.slice(0, this.codec.k)) if (!this.health.isDown(sid)) chosen.push(sid);
+    for (const sid of this.dist.sids.slice(this.codec.k)) {
+      if (chosen.length >= this.codec.k) break;
+      if (!this.health.isDown(sid)) chosen.push(sid);
+    }
+    return chosen;
+  }
+
+  /** Per sid, per stripe of the range: its slot, or undefined when the sid failed. */
+  private async gather(sids: readonly Sid[], fromStripe: number, count: number): Promise<(Gathered | undefined)[][]> {
+    return Promise.all(sids.map(async (sid) => {
+      const got: (Gathered | undefined)[] = new Array(count).fill(undefined);
+      let at = 0;
+      try {
+        while (at < count) {
+          const { result, payloads } = await this.transport.read(sid, { sid, fid: this.dist.fid, fromStripe: fromStripe + at, count: count - at }, this.options.callTimeoutMs);
+          if (result.stripes.length === 0) throw new MosaicError('EPROTO', `sid ${sid} answered no stripes`);
+          for (const outcome of result.stripes.slice(0, count - at)) {
+            got[at++] = { outcome, payload: outcome.state === 'ok' ? payloads[outcome.payload] : undefined };
+          }
+        }
+        this.health.succeeded(sid);
+      } catch {
+        this.health.failed(sid);
+      }
+      return got;
+    }));
+  }
+
+  private usable(g: Gathered | undefined): g is Gathered & { outcome: { state: 'ok' } } {
+    if (g?.outcome.state !== 'ok') return false;
+    const o = g.outcome;
+    return o.codec === this.dist.layout.codec && o.k === this.codec.k && o.m === this.codec.m && o.projection < this.n
+      && g.payload !== undefined && g.payload.length === this.codec.projectionBytes(o.projection);
+  }
+
+  /** The common case: the first k sids agree (same version, k distinct projections) or all say absent. */
+  private async resolveFast(got: (Gathered | undefined)[], asked: number, out: Buffer): Promise<boolean> {
+    if (asked < this.codec.k) return false;
+    if (got.every((g) => g?.outcome.state === 'absent')) {
+      out.fill(0);
+      return true;
+    }
+    if (!got.every((g) => this.usable(g))) return false;
+    const version = (got[0]!.outcome as { version: number }).version;
+    if (!got.every((g) => (g!.outcome as { version: number }).version === version)) return false;
+    return this.rebuild(got as Gathered[], out);
+  }
+
+  private async resolveSlow(stripe: number, got: (Gathered | undefined)[], out: Buffer): Promise<void> {
+    const byVersion = new Map<number, Gathered[]>();
+    let absent = 0;
+    for (const g of got) {
+      if (g?.outcome.state === 'absent') absent++;
+      if (!this.usable(g)) continue;
+      const list = byVersion.get(g.outcome.version) ?? [];
+      if (!list.some((h) => (h.outcome as { projection: number }).projection === g.outcome.projection)) list.push(g);
+      byVersion.set(g.outcome.version, list);
+    }
+    for (const version of [...byVersion.keys()].sort((a, b) => b - a)) {
+      if (await this.rebuild(byVersion.get(version)!, out)) return;
+    }
+    if (absent >= this.codec.k) {
+      out.fill(0);
+      return;
+    }
+    throw new MosaicError('EUNAVAIL', `stripe ${stripe} of ${this.dist.fid}: fewer than ${this.codec.k} matching projections reachable`);
+  }
+
+  /** Rebuilds a stripe from same-version projections; false when fewer than k distinct ones. */
+  private async rebuild(same: readonly Gathered[], out: Buffer): Promise<boolean> {
+    const projections: (Buffer | undefined)[] = new Array(this.n).fill(undefined);
+    for (const g of same) projections[(g.outcome as { projection: number }).projection] = g.payload;
+    if (projections.filter(Boolean).length < this.codec.k) return false;
+    const shard = this.codec.shardBytes;
+    if (this.dist.layout.codec === 'rs' && projections.slice(0, this.codec.k).every(Boolean)) {
+      // Systematic RS: projection i < k is file bytes [i * shard, (i + 1) * shard) of the stripe.
+      for (let i = 0; i < this.codec.k; i++) projections[i]!.copy(out, i * shard);
+      return true;
+    }
+    await this.codec.decode(projections, out);
+    return true;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * An in-memory stand-in for storage nodes behind ProjectionTransport, for
+ * UNIT tests of the data path only (integration tests run real storaged).
+ * It keeps storaged's rules (a slot never takes an older version: EVERSION;
+ * absent slots; corrupt slots are reported, never returned) and injects
+ * faults: a sid can be down (ECONNREFUSED), slow past its deadline
+ * (ETIMEDOUT), and any call can fail at random with a seeded probability.
+ */
+import { MosaicError } from '../../../common/errors.js';
+import type { Sid } from '../../../common/ids.js';
+import type { ReadArgs, ReadOutcome, ReadResult, TruncateArgs, WriteArgs, WriteResult } from '../../../common/protocol/storaged.js';
+import type { CodecName } from '../../../common/protocol/types.js';
+import type { ProjectionTransport } from '../../../mountd/data/projection-transport.js';
+import type { Random } from './seeded-random.js';
+
+interface Slot {
+  version: number;
+  codec: CodecName;
+  k: number;
+  m: number;
+  projection: number;
+  payload: Buffer;
+  corrupt: boolean;
+}
+
+export type SidState = 'up' | 'down' | 'slow';
+
+export class MemoryTransport implements ProjectionTransport {
+  readonly slots = new Map<Sid, Map<string, Map<number, Slot>>>();
+  readonly state = new Map<Sid, SidState>();
+  readonly readCalls = new Map<Sid, number>();
+  /** Probability that any call fails (ECLOSED) before touching the node. */
+  failRate = 0;
+  private readonly random: Random;
+
+  constructor(random: Random) {
+    this.random = random;
+  }
+
+  private check(sid: Sid, timeoutMs: number): void {
+    const state = this.state.get(sid) ?? 'up';
+    if (state === 'down') throw new MosaicError('ECONNREFUSED', `sid ${sid} is down`);
+    if (state === 'slow') throw MosaicError.timeout(`sid ${sid}`, timeoutMs);
+    if (this.failRate > 0 && this.random() < this.failRate) throw new MosaicError('ECLOSED', `sid ${sid}: injected failure`);
+  }
+
+  private fileOf(sid: Sid, fid: string): Map<number, Slot> {
+    let files = this.slots.get(sid);
+    if (!files) this.slots.set(sid, files = new Map());
+    let file = files.get(fid);
+    if (!file) files.set(fid, file = new Map());
+    return file;
+  }
+
+  async write(sid: Sid, args: WriteArgs, payloads: Buffer[], timeoutMs: number): Promise<WriteResult> {
+    await Promise.resolve();
+    this.check(sid, timeoutMs);
+    return {
+      outcomes: args.items.map((item, i) => {
+        const file = this.fileOf(sid, item.fid);
+        const old = file.get(item.stripe);
+        if (old && !old.corrupt && old.version > item.version) return { status: 'failed' as const, code: 'EVERSION' as const, storedVersion: old.version };
+        file.set(item.stripe, { version: item.version, codec: item.codec, k: item.k, m: item.m, projection: item.projection, payload: Buffer.from(payloads[i]!), corrupt: false });
+        return { status: 'ok' as const };
+      }),
+    };
+  }
+
+  async read(sid: Sid, args: ReadArgs, timeoutMs: number): Promise<{ result: ReadResult; payloads: Buffer[] }> {
+    await Promise.resolve();
+    this.readCalls.set(sid, (this.readCalls.get(sid) ?? 0) + 1);
+    this.check(sid, timeoutMs);
+    const file = this.fileOf(sid, args.fid);
+    const payloads: Buffer[] = [];
+    const stripes: ReadOutcome[] = [];
+    for (let s = args.fromStripe; s < args.fromStripe + args.count; s++) {
+      const slot = file.get(s);
+      if (!slot) stripes.push({ state: 'absent' });
+      else if (slot.corrupt) stripes.push({ state: 'corrupt', reason: 'payload CRC32C mismatch' });
+      else {
+        stripes.push({ state: 'ok', version: slot.version, codec: slot.codec, k: slot.k, m: slot.m, projection: slot.projection, payload: payloads.length });
+        payloads.push(Buffer.from(slot.payload));
+      }
+    }
+    return { result: { stripes }, payloads };
+  }
+
+  async truncate(sid: Sid, args: TruncateArgs, timeoutMs: number): Promise<void> {
+    await Promise.resolve();
+    this.check(sid, timeoutMs);
+    const file = this.fileOf(sid, args.fid);
+    for (const stripe of [...file.keys()]) if (stripe >= args.stripeCount) file.delete(stripe);
+  }
+
+  corrupt(sid: Sid, fid: string, stripe: number): void {
+    const slot = this.fileOf(sid, fid).get(stripe);
+    if (slot) slot.corrupt = true;
+  }
+}

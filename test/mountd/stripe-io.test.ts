@@ -1,0 +1,80 @@
+import test from 'ava';
+import { fixture, patterned } from './helpers/data-fixture.js';
+
+const SHARD = 4096;
+
+for (const codec of ['rs', 'mojette'] as const) {
+  test(`${codec} 4+2: healthy write then read${codec === 'rs' ? ' of the k data sids only' : ''}`, async (t) => {
+    const f = fixture(codec, 4, 2, 2, SHARD, 1);
+    const stripes = [0, 1, 2].map((s) => ({ stripe: s, data: patterned(f.io.codec.stripeBytes, s), version: 10 + s }));
+    t.deepEqual(await f.io.write(stripes, false), { degraded: false });
+    for (const sid of [1, 2, 3, 4, 5, 6]) t.is(f.transport.slots.get(sid)?.get(f.dist.fid)?.size, 3);
+    t.is(f.transport.slots.get(7), undefined, 'spares unused');
+    const out = Buffer.alloc(3 * f.io.codec.stripeBytes);
+    await f.io.read(0, 3, out);
+    t.true(out.equals(Buffer.concat(stripes.map((s) => s.data))));
+    t.deepEqual([...f.transport.readCalls.keys()].sort(), [1, 2, 3, 4]);
+  });
+
+  test(`${codec} 4+2: a down node's projection goes to a spare and reads decode around it`, async (t) => {
+    const f = fixture(codec, 4, 2, 2, SHARD, 2);
+    f.transport.state.set(2, 'down');
+    const data = patterned(f.io.codec.stripeBytes, 7);
+    t.deepEqual(await f.io.write([{ stripe: 0, data, version: 5 }], false), { degraded: false });
+    t.is(f.transport.slots.get(7)?.get(f.dist.fid)?.get(0)?.projection, 1);
+    const out = Buffer.alloc(f.io.codec.stripeBytes);
+    await f.io.read(0, 1, out);
+    t.true(out.equals(data));
+  });
+}
+
+test('no spares: k + 1 acks succeed degraded, k acks are EUNAVAIL (EIO) unless writeAcksMin allows k', async (t) => {
+  const f = fixture('rs', 4, 2, 0, SHARD, 3);
+  const data = patterned(f.io.codec.stripeBytes, 8);
+  f.transport.state.set(1, 'down');
+  t.deepEqual(await f.io.write([{ stripe: 0, data, version: 5 }], false), { degraded: true });
+  f.transport.state.set(6, 'slow');
+  await t.throwsAsync(f.io.write([{ stripe: 1, data, version: 6 }], false), { code: 'EUNAVAIL' } as never);
+  f.transport.state.set(6, 'up');
+  f.clock.nowMs += 5000;
+  t.deepEqual(await f.io.write([{ stripe: 2, data, version: 7 }], false), { degraded: true });
+  const out = Buffer.alloc(f.io.codec.stripeBytes);
+  await f.io.read(2, 1, out);
+  t.true(out.equals(data));
+  const lenient = fixture('rs', 4, 2, 0, SHARD, 3, { writeAcksMin: 4 });
+  lenient.transport.state.set(1, 'down');
+  lenient.transport.state.set(6, 'down');
+  t.deepEqual(await lenient.io.write([{ stripe: 0, data, version: 5 }], false), { degraded: true });
+  await lenient.io.read(0, 1, out);
+  t.true(out.equals(data));
+});
+
+test('corrupt, stale and missing projections are read around; too few is EUNAVAIL', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 4);
+  const old = patterned(f.io.codec.stripeBytes, 1);
+  const fresh = patterned(f.io.codec.stripeBytes, 2);
+  await f.io.write([{ stripe: 0, data: old, version: 5 }], false);
+  f.transport.state.set(3, 'down');
+  await f.io.write([{ stripe: 0, data: fresh, version: 6 }], false);
+  f.transport.state.set(3, 'up');
+  f.clock.nowMs += 5000;
+  f.transport.corrupt(1, f.dist.fid, 0);
+  const out = Buffer.alloc(f.io.codec.stripeBytes);
+  await f.io.read(0, 1, out);
+  t.true(out.equals(fresh), 'sid 3 holds version 5, sid 1 is corrupt: decoded from the rest');
+  for (const sid of [2, 4, 5, 6, 7, 8]) f.transport.state.set(sid, 'down');
+  await t.throwsAsync(f.io.read(0, 1, out), { code: 'EUNAVAIL' } as never);
+});
+
+test('holes read as zeros; truncate frees stripes on every sid', async (t) => {
+  const f = fixture('rs', 2, 1, 1, SHARD, 5);
+  const data = patterned(f.io.codec.stripeBytes, 3);
+  await f.io.write([{ stripe: 0, data, version: 1 }, { stripe: 3, data, version: 1 }], false);
+  const out = Buffer.alloc(4 * f.io.codec.stripeBytes, 0xff);
+  await f.io.read(0, 4, out);
+  t.true(out.subarray(f.io.codec.stripeBytes, 3 * f.io.codec.stripeBytes).every((b) => b === 0));
+  await f.io.truncate(1);
+  await f.io.read(0, 4, out);
+  t.true(out.subarray(0, f.io.codec.stripeBytes).equals(data));
+  t.true(out.subarray(f.io.codec.stripeBytes).every((b) => b === 0));
+});

@@ -60,10 +60,13 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 export class MosaicError extends Error {
   override readonly name = 'MosaicError';
   readonly code: ErrorCode;
+  /** The message without its code prefix (what travels on the wire). */
+  readonly detail: string;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(`${code}: ${message}`, options);
     this.code = code;
+    this.detail = message;
   }
 
   get retryable(): boolean {

@@ -1,0 +1,290 @@
+/**
+ * The RPC client: one TCP connection to one peer, many calls multiplexed on
+ * it by request id, each with a deadline.
+ *
+ * Connection life: connected lazily on the first call; authenticated by the
+ * mutual challenge/response; on a drop, calls already sent fail with ECLOSED
+ * (retryable: the caller cannot know whether they ran) and the next call
+ * reconnects at once. A connection attempt that fails (refused, timed out,
+ * wrong secret) fails the calls waiting for it with that error and starts a
+ * backoff (doubling, with jitter, capped) during which new calls fail at
+ * once with the same error: a dead peer costs callers nothing but a
+ * rejected promise, which is what a degraded read or write needs to move on
+ * to another node quickly. close() fails everything and stops.
+ */
+import { connect } from 'node:net';
+import type { Logger } from '../logging.js';
+import { formatAddress, parseAddress, type Address } from '../config.js';
+import { MosaicError } from '../errors.js';
+import { silentLogger } from '../logging.js';
+import { clientProof, newNonce, proofsEqual, serverProof } from './auth.js';
+import { FramedSocket } from './framed-socket.js';
+import { DEFAULT_CALL_TIMEOUT_MS, resolveLimits, type RpcLimits } from './limits.js';
+import { REQUEST_ID_MAX, type Message } from './messages.js';
+import type { MethodSpec } from './method.js';
+
+export interface CallOptions {
+  payloads?: Buffer[];
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface RpcClientOptions {
+  address: Address | string;
+  secret: string;
+  logger?: Logger;
+  limits?: Partial<RpcLimits>;
+  defaultTimeoutMs?: number;
+}
+
+interface Call {
+  id: number;
+  method: MethodSpec<unknown, unknown>;
+  args: unknown;
+  payloads: readonly Buffer[];
+  deadlineMs: number;
+  timer: NodeJS.Timeout | undefined;
+  sent: boolean;
+  resolve(reply: { result: unknown; payloads: Buffer[] }): void;
+  reject(error: MosaicError): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+type State = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
+
+export class RpcClient {
+  readonly address: string;
+  private readonly target: Address;
+  private readonly secret: string;
+  private readonly logger: Logger;
+  private readonly limits: RpcLimits;
+  private readonly defaultTimeoutMs: number;
+  private state: State = 'idle';
+  private framed: FramedSocket | undefined;
+  private nextId = 1;
+  /** Sent, awaiting a reply. */
+  private readonly inflight = new Map<number, Call>();
+  /** Not yet sent: waiting for a connection or for room under inflightMax. */
+  private readonly queue: Call[] = [];
+  private backoffMs: number;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  /** Why the last connection attempt failed: what calls get during the backoff. */
+  private lastConnectError: MosaicError | undefined;
+
+  constructor(options: RpcClientOptions) {
+    this.target = typeof options.address === 'string' ? parseAddress(options.address) : options.address;
+    this.address = formatAddress(this.target);
+    this.secret = options.secret;
+    this.logger = options.logger ?? silentLogger();
+    this.limits = resolveLimits(options.limits);
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.backoffMs = this.limits.reconnectBackoffMinMs;
+  }
+
+  call<A, R>(method: MethodSpec<A, R>, args: A, options: CallOptions = {}): Promise<{ result: R; payloads: Buffer[] }> {
+    if (this.state === 'closed') return Promise.reject(new MosaicError('ECLOSED', `client of ${this.address} is closed`));
+    if (this.queue.length >= this.limits.queuedCallsMax) {
+      return Promise.reject(new MosaicError('EOVERLOAD', `${this.queue.length} calls already queued for ${this.address}`));
+    }
+    const timeoutMs = options.timeoutMs ?? this.defaultTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const call: Call = {
+        id: 0,
+        method: method as MethodSpec<unknown, unknown>,
+        args,
+        payloads: options.payloads ?? [],
+        deadlineMs: Date.now() + timeoutMs,
+        timer: undefined,
+        sent: false,
+        resolve: resolve as Call['resolve'],
+        reject,
+        signal: options.signal,
+        onAbort: undefined,
+      };
+      call.timer = setTimeout(() => this.fail(call, MosaicError.timeout(`${method.name} to ${this.address}`, timeoutMs)), timeoutMs);
+      if (options.signal) {
+        if (options.signal.aborted) {
+          this.fail(call, new MosaicError('ECLOSED', `${method.name} aborted by the caller`));
+          return;
+        }
+        call.onAbort = () => this.fail(call, new MosaicError('ECLOSED', `${method.name} aborted by the caller`));
+        options.signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      if (this.state === 'backoff' && this.lastConnectError) {
+        this.fail(call, this.lastConnectError);
+        return;
+      }
+      this.queue.push(call);
+      this.pump();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.backoffTimer);
+    const error = new MosaicError('ECLOSED', `client of ${this.address} closed`);
+    for (const call of [...this.inflight.values(), ...this.queue]) this.fail(call, error);
+    const framed = this.framed;
+    this.framed = undefined;
+    if (framed && !framed.isClosed) {
+      await new Promise<void>((resolve) => {
+        framed.socket.once('close', () => resolve());
+        framed.socket.end();
+        setTimeout(() => framed.destroy(), 1000).unref();
+      });
+    }
+  }
+
+  /** Settles a call once: removes it wherever it is and clears its timer. */
+  private fail(call: Call, error: MosaicError): void {
+    if (!this.forget(call)) return;
+    call.reject(error);
+  }
+
+  private forget(call: Call): boolean {
+    if (call.timer === undefined) return false; // already settled
+    clearTimeout(call.timer);
+    call.timer = undefined;
+    if (call.onAbort) call.signal?.removeEventListener('abort', call.onAbort);
+    if (call.sent) {
+      this.inflight.delete(call.id);
+      this.pump();
+    } else {
+      const index = this.queue.indexOf(call);
+      if (index >= 0) this.queue.splice(index, 1);
+    }
+    return true;
+  }
+
+  /** Sends queued calls while connected and under inflightMax; connects if needed. */
+  private pump(): void {
+    if (this.state === 'idle' && this.queue.length > 0) {
+      this.connect();
+      return;
+    }
+    if (this.state !== 'ready' || !this.framed) return;
+    while (this.queue.length > 0 && this.inflight.size < this.limits.inflightMax) {
+      const call = this.queue.shift()!;
+      call.id = this.allocateId();
+      call.sent = true;
+      this.inflight.set(call.id, call);
+      const remainingMs = Math.max(1, call.deadlineMs - Date.now());
+      try {
+        this.framed.send({ kind: 'request', id: call.id, method: call.method.name, args: call.args, timeoutMs: remainingMs }, call.payloads);
+      } catch (err) {
+        this.fail(call, MosaicError.from(err));
+      }
+    }
+  }
+
+  private allocateId(): number {
+    do {
+      this.nextId = this.nextId >= REQUEST_ID_MAX ? 1 : this.nextId + 1;
+    } while (this.inflight.has(this.nextId));
+    return this.nextId;
+  }
+
+  private connect(): void {
+    this.state = 'connecting';
+    const socket = connect({ host: this.target.host, port: this.target.port });
+    const clientNonce = newNonce();
+    let serverNonce: Buffer | undefined;
+    let refused: MosaicError | undefined;
+    const connectTimer = setTimeout(() => {
+      framed.destroy(new MosaicError('ETIMEDOUT', `connecting to ${this.address} took over ${this.limits.connectTimeoutMs + this.limits.handshakeTimeoutMs} ms`));
+    }, this.limits.connectTimeoutMs + this.limits.handshakeTimeoutMs);
+    const framed: FramedSocket = new FramedSocket(socket, this.limits, this.limits, {
+      onMessage: (message: Message, payloads: Buffer[]) => {
+        if (this.framed !== framed) {
+          if (message.kind === 'hello') {
+            serverNonce = message.nonce;
+            framed.send({ kind: 'answer', nonce: clientNonce, proof: clientProof(this.secret, message.nonce, clientNonce) });
+          } else if (message.kind === 'welcome' && serverNonce && proofsEqual(message.proof, serverProof(this.secret, serverNonce, clientNonce))) {
+            clearTimeout(connectTimer);
+            this.onReady(framed);
+          } else if (message.kind === 'refused') {
+            refused = new MosaicError(message.code, message.message);
+            framed.destroy();
+          } else {
+            refused = new MosaicError('EAUTH', `${this.address} failed to prove it knows the cluster secret`);
+            framed.destroy();
+          }
+          return;
+        }
+        this.onReply(message, payloads);
+      },
+      onClose: (error) => {
+        clearTimeout(connectTimer);
+        this.onDisconnect(framed, refused ?? error);
+      },
+    });
+  }
+
+  private onReady(framed: FramedSocket): void {
+    if (this.state === 'closed') {
+      framed.destroy();
+      return;
+    }
+    this.framed = framed;
+    this.state = 'ready';
+    this.backoffMs = this.limits.reconnectBackoffMinMs;
+    this.pump();
+  }
+
+  private onReply(message: Message, payloads: Buffer[]): void {
+    if (message.kind !== 'reply' && message.kind !== 'error') {
+      this.framed?.destroy(MosaicError.badFrame(`unexpected ${message.kind} message from ${this.address}`));
+      return;
+    }
+    const call = this.inflight.get(message.id);
+    if (!call) return; // timed out or aborted already: the late reply is dropped
+    this.forget(call);
+    if (message.kind === 'error') {
+      call.reject(new MosaicError(message.code, message.message));
+      return;
+    }
+    if (payloads.length > call.method.replyPayloadsMax) {
+      call.reject(MosaicError.badFrame(`reply to ${call.method.name} carries ${payloads.length} payloads, at most ${call.method.replyPayloadsMax} expected`));
+      return;
+    }
+    let result: unknown;
+    try {
+      result = call.method.decodeResult(message.result);
+    } catch (err) {
+      call.reject(MosaicError.badFrame(`reply to ${call.method.name} from ${this.address}: ${MosaicError.from(err).detail}`));
+      return;
+    }
+    call.resolve({ result, payloads });
+  }
+
+  private onDisconnect(framed: FramedSocket, error: MosaicError | undefined): void {
+    const wasReady = this.framed === framed;
+    if (wasReady) this.framed = undefined;
+    if (this.state === 'closed') return;
+    if (wasReady) {
+      this.state = 'idle';
+      const reason = error ? error.detail : 'connection closed';
+      for (const call of [...this.inflight.values()]) {
+        this.fail(call, new MosaicError('ECLOSED', `${call.method.name} to ${this.address}: ${reason}; it may or may not have run`));
+      }
+      this.pump();
+      return;
+    }
+    const failure = error ?? new MosaicError('ECONNRESET', `${this.address} closed the connection during the handshake`);
+    if (failure.code === 'EAUTH') this.logger.error(`connection to ${this.address} refused: ${failure.detail}`);
+    else this.logger.debug(`cannot reach ${this.address}: ${failure.detail}; backing off ${this.backoffMs} ms`);
+    this.lastConnectError = failure;
+    for (const call of [...this.queue]) this.fail(call, failure);
+    this.state = 'backoff';
+    // Jitter over [backoff/2, backoff], doubling to the cap.
+    const delayMs = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.limits.reconnectBackoffMaxMs);
+    this.backoffTimer = setTimeout(() => {
+      this.backoffTimer = undefined;
+      if (this.state === 'backoff') this.state = 'idle';
+      this.pump();
+    }, delayMs);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The frame format of every Mosaic connection, and its streaming decoder.
+ *
+ *   offset         size            field
+ *   0              4               frameBytes: bytes after this field
+ *   4              4               headerBytes
+ *   8              2               payloadCount
+ *   10             2               reserved, 0
+ *   12             4*payloadCount  payload lengths
+ *   12+4*count     headerBytes     msgpack header (see messages.ts)
+ *   ...            sum(lengths)    raw payloads, back to back
+ *
+ * so frameBytes = 8 + 4*payloadCount + headerBytes + sum(lengths).
+ * Limits are checked from the prefix before any byte of the body is kept,
+ * so a peer announcing a huge frame is refused without allocating. Payloads
+ * are handed up as views of the received chunk when a frame lies in one
+ * chunk (no copy); a frame spanning chunks is copied once.
+ */
+import { MosaicError } from '../errors.js';
+
+export const FRAME_PREFIX_BYTES = 12;
+
+export interface FrameLimits {
+  frameBytesMax: number;
+  headerBytesMax: number;
+  payloadsMax: number;
+}
+
+export interface Frame {
+  header: Buffer;
+  payloads: Buffer[];
+}
+
+/** The prefix of an outgoing frame; the caller writes [prefix, header, ...payloads] corked. */
+export function encodeFramePrefix(header: Buffer, payloads: readonly Buffer[], limits: FrameLimits): Buffer {
+  if (payloads.length > limits.payloadsMax) throw new MosaicError('EMSGSIZE', `${payloads.length} payloads > payloadsMax ${limits.payloadsMax}`);
+  if (header.length > limits.headerBytesMax) throw new MosaicError('EMSGSIZE', `header of ${header.length} bytes > headerBytesMax ${limits.headerBytesMax}`);
+  const prefix = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + 4 * payloads.length);
+  let frameBytes = 8 + 4 * payloads.length + header.length;
+  for (let i = 0; i < payloads.length; i++) {
+    const length = payloads[i]!.length;
+    prefix.writeUInt32BE(length, FRAME_PREFIX_BYTES + 4 * i);
+    frameBytes += length;
+  }
+  if (frameBytes + 4 > limits.frameBytesMax) throw new MosaicError('EMSGSIZE', `frame of ${frameBytes + 4} bytes > frameBytesMax ${limits.frameBytesMax}`);
+  prefix.writeUInt32BE(frameBytes, 0);
+  prefix.writeUInt32BE(header.length, 4);
+  prefix.writeUInt16BE(payloads.length, 8);
+  prefix.writeUInt16BE(0, 10);
+  return prefix;
+}
+
+/**
+ * Accumulates received chunks and yields whole frames. Throws
+ * MosaicError('EBADFRAME') on a frame that breaks the format or the limits:
+ * the stream is then unusable and the caller closes the connection.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+  limits: FrameLimits;
+
+  constructor(limits: FrameLimits) {
+    this.limits = limits;
+  }
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+  }
+
+  /** The next whole frame, or undefined when more bytes are needed. */
+  next(): Frame | undefined {
+    if (this.bufferedBytes < 4) return undefined;
+    const frameBytes = this.peekUInt32(0);
+    if (frameBytes + 4 > this.limits.frameBytesMax) throw MosaicError.badFrame(`frame of ${frameBytes + 4} bytes > frameBytesMax ${this.limits.frameBytesMax}`);
+    if (frameBytes < 8) throw MosaicError.badFrame(`frame of ${frameBytes + 4} bytes is shorter than its prefix`);
+    const totalBytes = 4 + frameBytes;
+    if (this.bufferedBytes < totalBytes) return undefined;
+    return parseFrame(this.take(totalBytes), this.limits);
+  }
+
+  private peekUInt32(offset: number): number {
+    const first = this.chunks[0]!;
+    if (first.length >= offset + 4) return first.readUInt32BE(offset);
+    const bytes = Buffer.concat(this.chunks, offset + 4);
+    return bytes.readUInt32BE(offset);
+  }
+
+  /** Removes and returns the first `count` bytes: a view when they lie in one chunk. */
+  private take(count: number): Buffer {
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= count) {
+      out = first.subarray(0, count);
+      if (first.length === count) this.chunks.shift();
+      else this.chunks[0] = first.subarray(count);
+    } else {
+      out = Buffer.allocUnsafe(count);
+      let filled = 0;
+      while (filled < count) {
+        const chunk = this.chunks[0]!;
+        const used = Math.min(chunk.length, count - filled);
+        chunk.copy(out, filled, 0, used);
+        filled += used;
+        if (used === chunk.length) this.chunks.shift();
+        else this.chunks[0] = chunk.subarray(used);
+      }
+    }
+    this.bufferedBytes -= count;
+    return out;
+  }
+}
+
+function parseFrame(bytes: Buffer, limits: FrameLimits): Frame {
+  const headerBytes = bytes.readUInt32BE(4);
+  const payloadCount = bytes.readUInt16BE(8);
+  if (bytes.readUInt16BE(10) !== 0) throw MosaicError.badFrame('reserved prefix bits set');
+  if (headerBytes > limits.headerBytesMax) throw MosaicError.badFrame(`header of ${headerBytes} bytes > headerBytesMax ${limits.headerBytesMax}`);
+  if (payloadCount > limits.payloadsMax) throw MosaicError.badFrame(`${payloadCount} payloads > payloadsMax ${limits.payloadsMax}`);
+  let offset = FRAME_PREFIX_BYTES + 4 * payloadCount;
+  let declaredBytes = offset + headerBytes;
+  if (declaredBytes > bytes.length) throw MosaicError.badFrame('payload table and header overrun the frame');
+  for (let i = 0; i < payloadCount; i++) declaredBytes += bytes.readUInt32BE(FRAME_PREFIX_BYTES + 4 * i);
+  if (declaredBytes !== bytes.length) throw MosaicError.badFrame(`frame declares ${declaredBytes} bytes but is ${bytes.length}`);
+  const header = bytes.subarray(offset, offset + headerBytes);
+  offset += headerBytes;
+  const payloads: Buffer[] = new Array<Buffer>(payloadCount);
+  for (let i = 0; i < payloadCount; i++) {
+    const length = bytes.readUInt32BE(FRAME_PREFIX_BYTES + 4 * i);
+    payloads[i] = bytes.subarray(offset, offset + length);
+    offset += length;
+  }
+  return { header, payloads };
+}

@@ -1,0 +1,213 @@
+/**
+ * The RPC server every daemon runs. Per connection: the challenge/response
+ * first (small frames only until it succeeds), then requests dispatched to
+ * registered handlers, many in flight, replies in completion order.
+ *
+ * Failure kinds kept apart: a bad request (unknown method, arguments that
+ * fail their decoder, a handler's MosaicError) gets an error reply and the
+ * connection lives; a broken stream (undecodable frame, limits broken) is
+ * closed; an unexpected exception in a handler is logged with its stack and
+ * answered EIO — a client can never bring the daemon down.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../logging.js';
+import type { Address } from '../config.js';
+import { MosaicError } from '../errors.js';
+import { clientProof, newNonce, proofsEqual, serverProof } from './auth.js';
+import { FramedSocket } from './framed-socket.js';
+import { resolveLimits, type RpcLimits } from './limits.js';
+import { PROTOCOL_VERSION, type Message } from './messages.js';
+import type { CallContext, Handler, MethodSpec } from './method.js';
+
+export interface RpcServerOptions {
+  name: string;
+  secret: string;
+  logger: Logger;
+  limits?: Partial<RpcLimits>;
+}
+
+interface Registered {
+  method: MethodSpec<unknown, unknown>;
+  handler: Handler<unknown, unknown>;
+}
+
+export class RpcServer {
+  private readonly options: RpcServerOptions;
+  private readonly limits: RpcLimits;
+  private readonly methods = new Map<string, Registered>();
+  private readonly connections = new Set<ServerConnection>();
+  private server: Server | undefined;
+  address: Address | undefined;
+
+  constructor(options: RpcServerOptions) {
+    if (options.secret.length === 0) throw MosaicError.invalid('RPC server secret must not be empty');
+    this.options = options;
+    this.limits = resolveLimits(options.limits);
+  }
+
+  handle<A, R>(method: MethodSpec<A, R>, handler: Handler<A, R>): this {
+    if (this.methods.has(method.name)) throw MosaicError.invalid(`method ${method.name} registered twice`);
+    this.methods.set(method.name, { method, handler } as unknown as Registered);
+    return this;
+  }
+
+  async listen(address: Address): Promise<Address> {
+    const server = createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(address.port, address.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.options.logger.error(`${this.options.name}: RPC listener error: ${err.message}`));
+    const bound = server.address();
+    this.address = typeof bound === 'object' && bound !== null ? { host: address.host, port: bound.port } : address;
+    return this.address;
+  }
+
+  /** Stops accepting, waits (up to drainTimeoutMs) for in-flight handlers, then closes every connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+    const deadline = Date.now() + this.limits.drainTimeoutMs;
+    while ([...this.connections].some((c) => c.inflight > 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const connection of this.connections) connection.framed.destroy();
+    await closed;
+  }
+
+  /** Connections open now (for metrics). */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(socket: Socket): void {
+    const connection = new ServerConnection(this, socket);
+    this.connections.add(connection);
+    socket.once('close', () => this.connections.delete(connection));
+  }
+
+  /** @internal */ get serverOptions(): RpcServerOptions { return this.options; }
+  /** @internal */ get serverLimits(): RpcLimits { return this.limits; }
+  /** @internal */ lookup(name: string): Registered | undefined { return this.methods.get(name); }
+}
+
+class ServerConnection {
+  readonly framed: FramedSocket;
+  inflight = 0;
+  private readonly server: RpcServer;
+  private readonly peer: string;
+  private readonly serverNonce = newNonce();
+  private authenticated = false;
+  private readonly controllers = new Set<AbortController>();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+
+  constructor(server: RpcServer, socket: Socket) {
+    this.server = server;
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    const limits = server.serverLimits;
+    const handshakeLimits = { frameBytesMax: limits.handshakeFrameBytesMax, headerBytesMax: limits.handshakeFrameBytesMax, payloadsMax: 0 };
+    this.framed = new FramedSocket(socket, limits, handshakeLimits, {
+      onMessage: (message, payloads) => this.onMessage(message, payloads),
+      onClose: (error) => this.onClose(error),
+    });
+    this.handshakeTimer = setTimeout(() => {
+      this.server.serverOptions.logger.warn(`${this.server.serverOptions.name}: ${this.peer} did not authenticate within ${limits.handshakeTimeoutMs} ms; closing`);
+      this.framed.destroy();
+    }, limits.handshakeTimeoutMs);
+    this.framed.send({ kind: 'hello', nonce: this.serverNonce, version: PROTOCOL_VERSION });
+  }
+
+  private get logger(): Logger {
+    return this.server.serverOptions.logger;
+  }
+
+  private onClose(error: MosaicError | undefined): void {
+    clearTimeout(this.handshakeTimer);
+    clearTimeout(this.idleTimer);
+    for (const controller of this.controllers) controller.abort(new MosaicError('ECLOSED', 'connection closed'));
+    if (error && error.code === 'EBADFRAME') this.logger.warn(`${this.server.serverOptions.name}: closed connection from ${this.peer}: ${error.message}`);
+  }
+
+  private onMessage(message: Message, payloads: Buffer[]): void {
+    if (!this.authenticated) {
+      this.onHandshake(message);
+      return;
+    }
+    if (message.kind !== 'request') {
+      this.framed.destroy(MosaicError.badFrame(`unexpected ${message.kind} message from a client`));
+      return;
+    }
+    this.armIdleTimer();
+    void this.dispatch(message.id, message.method, message.args, message.timeoutMs, payloads);
+  }
+
+  private onHandshake(message: Message): void {
+    const options = this.server.serverOptions;
+    if (message.kind !== 'answer') {
+      this.framed.destroy(MosaicError.badFrame(`expected the handshake answer, got ${message.kind}`));
+      return;
+    }
+    const expected = clientProof(options.secret, this.serverNonce, message.nonce);
+    if (!proofsEqual(expected, message.proof)) {
+      this.logger.warn(`${options.name}: refused ${this.peer}: wrong cluster secret`);
+      this.framed.send({ kind: 'refused', code: 'EAUTH', message: `${options.name} refused the connection: wrong cluster secret` });
+      this.framed.socket.end();
+      return;
+    }
+    clearTimeout(this.handshakeTimer);
+    this.authenticated = true;
+    this.framed.setReceiveLimits(this.server.serverLimits);
+    this.framed.send({ kind: 'welcome', proof: serverProof(options.secret, this.serverNonce, message.nonce) });
+    this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    const idleMs = this.server.serverLimits.idleTimeoutMs;
+    this.idleTimer = setTimeout(() => {
+      if (this.inflight > 0) this.armIdleTimer();
+      else this.framed.socket.end();
+    }, idleMs);
+    this.idleTimer.unref();
+  }
+
+  private async dispatch(id: number, name: string, rawArgs: unknown, timeoutMs: number, payloads: Buffer[]): Promise<void> {
+    const limits = this.server.serverLimits;
+    this.inflight++;
+    // Backpressure: stop reading this socket while it has too much in flight.
+    if (this.inflight >= limits.inflightMax) this.framed.socket.pause();
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    const timer = setTimeout(() => controller.abort(MosaicError.timeout(name, timeoutMs)), timeoutMs);
+    try {
+      const registered = this.server.lookup(name);
+      if (!registered) throw new MosaicError('EUNKNOWNMETHOD', `no method ${JSON.stringify(name)}`);
+      const { method, handler } = registered;
+      if (payloads.length > method.requestPayloadsMax) throw MosaicError.invalid(`${name} takes at most ${method.requestPayloadsMax} payloads, got ${payloads.length}`);
+      const args = method.decodeArgs(rawArgs);
+      const context: CallContext = { peer: this.peer, deadlineMs: Date.now() + timeoutMs, signal: controller.signal };
+      const reply = await handler(args, payloads, context);
+      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? []);
+    } catch (err) {
+      const error = MosaicError.from(err);
+      if (!(err instanceof MosaicError)) this.logger.error(`${this.server.serverOptions.name}: ${name} from ${this.peer} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
+      try {
+        this.framed.send({ kind: 'error', id, code: error.code, message: error.detail });
+      } catch (sendError) {
+        this.logger.error(`${this.server.serverOptions.name}: cannot send error reply: ${(sendError as Error).message}`);
+      }
+    } finally {
+      clearTimeout(timer);
+      this.controllers.delete(controller);
+      this.inflight--;
+      if (this.inflight === limits.inflightMax - 1) this.framed.socket.resume();
+    }
+  }
+}
+

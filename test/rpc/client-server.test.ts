@@ -1,0 +1,120 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { client, echo, fail, sleep, startServer, unregistered } from './helpers.js';
+import { MosaicError } from '../../common/errors.js';
+import { MiB } from '../../common/units.js';
+
+test('round trip with arguments, raw payloads and a binary field', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  const a = randomBytes(1000);
+  const b = randomBytes(3);
+  const reply = await rpc.call(echo, { text: 'héllo', n: 2 ** 53 - 1, blob: Buffer.from([1, 2, 3]) }, { payloads: [a, Buffer.alloc(0), b] });
+  t.is(reply.result.text, 'héllo');
+  t.is(reply.result.n, 2 ** 53 - 1);
+  t.deepEqual(Buffer.from(reply.result.blob!), Buffer.from([1, 2, 3]));
+  t.deepEqual(reply.result.payloadBytes, [1000, 0, 3]);
+  t.deepEqual(reply.payloads[0], Buffer.from(a).reverse());
+  t.is(reply.payloads[1]!.length, 0);
+  t.deepEqual(reply.payloads[2], Buffer.from(b).reverse());
+});
+
+test('10,000 concurrent small calls on one connection each get their own reply', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  const replies = await Promise.all(Array.from({ length: 10_000 }, (_, i) => rpc.call(echo, { text: `call ${i}`, n: i })));
+  t.true(replies.every((reply, i) => reply.result.n === i && reply.result.text === `call ${i}`));
+});
+
+test('16 MiB payloads travel both ways byte-exact', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  const big = randomBytes(16 * MiB);
+  const reply = await rpc.call(echo, { text: 'big', n: 0 }, { payloads: [big], timeoutMs: 60_000 });
+  t.deepEqual(reply.result.payloadBytes, [16 * MiB]);
+  t.true(reply.payloads[0]!.equals(Buffer.from(big).reverse()));
+});
+
+test('a call past its deadline fails ETIMEDOUT and the handler sees its signal aborted', async (t) => {
+  const server = await startServer(t);
+  const rpc = client(t, server.address);
+  const error = await t.throwsAsync(rpc.call(sleep, { ms: 5_000 }, { timeoutMs: 100 }), { instanceOf: MosaicError });
+  t.is(error.code, 'ETIMEDOUT');
+  t.true(error.retryable);
+  for (let i = 0; i < 200 && server.aborts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(server.aborts, ['ETIMEDOUT']);
+  t.is((await rpc.call(echo, { text: 'still fine', n: 1 })).result.text, 'still fine');
+});
+
+test('handler errors reach the caller with their code; unexpected exceptions become EIO', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  for (const code of ['ENOENT', 'EEXIST', 'ENOTEMPTY', 'ENOSPC', 'EACCES', 'EDQUOT'] as const) {
+    const error = await t.throwsAsync(rpc.call(fail, { code }), { instanceOf: MosaicError });
+    t.is(error.code, code);
+    t.regex(error.message, new RegExp(`^${code}: asked to fail with ${code}$`));
+  }
+  t.is((await t.throwsAsync(rpc.call(fail, { code: 'TypeError' }), { instanceOf: MosaicError })).code, 'EIO');
+});
+
+test('an unknown method gets EUNKNOWNMETHOD, bad arguments EINVAL naming the field, and the connection lives', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  t.is((await t.throwsAsync(rpc.call(unregistered, {}), { instanceOf: MosaicError })).code, 'EUNKNOWNMETHOD');
+  const bad = await t.throwsAsync(rpc.call(echo, { text: 'x', n: -1 }), { instanceOf: MosaicError });
+  t.is(bad.code, 'EINVAL');
+  t.regex(bad.message, /args\.n/);
+  const tooMany = await t.throwsAsync(rpc.call(echo, { text: 'x', n: 1 }, { payloads: Array.from({ length: 17 }, () => Buffer.alloc(1)) }), { instanceOf: MosaicError });
+  t.is(tooMany.code, 'EINVAL');
+  t.is((await rpc.call(echo, { text: 'alive', n: 1 })).result.text, 'alive');
+});
+
+test('a wrong secret is refused with EAUTH and good clients are still served', async (t) => {
+  const { address } = await startServer(t);
+  const intruder = client(t, address, { secret: 'not-the-secret' });
+  const error = await t.throwsAsync(intruder.call(echo, { text: 'x', n: 1 }), { instanceOf: MosaicError });
+  t.is(error.code, 'EAUTH');
+  t.false(error.retryable);
+  const good = client(t, address);
+  t.is((await good.call(echo, { text: 'ok', n: 1 })).result.text, 'ok');
+});
+
+test('in-flight calls fail ECLOSED when the server goes away, and the client reconnects when it is back', async (t) => {
+  // drainTimeoutMs 0: close() drops connections at once, as a crash would.
+  const first = await startServer(t, 0, { drainTimeoutMs: 0 });
+  const rpc = client(t, first.address, { limits: { reconnectBackoffMinMs: 20, reconnectBackoffMaxMs: 100 } });
+  t.is((await rpc.call(echo, { text: 'before', n: 1 })).result.text, 'before');
+  const pending = rpc.call(sleep, { ms: 10_000 });
+  await new Promise((r) => setTimeout(r, 50));
+  await first.server.close();
+  const settled = await t.throwsAsync(pending, { instanceOf: MosaicError });
+  t.is(settled.code, 'ECLOSED');
+  t.true(settled.retryable);
+  const refused = await t.throwsAsync(rpc.call(echo, { text: 'while down', n: 1 }), { instanceOf: MosaicError });
+  t.true(refused.retryable, `a down server gives a retryable error, got ${refused.code}`);
+  await startServer(t, first.address.port);
+  let reply: string | undefined;
+  for (let i = 0; i < 100 && reply === undefined; i++) {
+    reply = await rpc.call(echo, { text: 'after', n: 2 }).then((r) => r.result.text, () => undefined);
+    if (reply === undefined) await new Promise((r) => setTimeout(r, 50));
+  }
+  t.is(reply, 'after');
+});
+
+test('an idle connection closed by the server is reopened transparently', async (t) => {
+  const { address, server } = await startServer(t, 0, { idleTimeoutMs: 100 });
+  const rpc = client(t, address);
+  t.is((await rpc.call(echo, { text: 'one', n: 1 })).result.text, 'one');
+  for (let i = 0; i < 100 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  t.is(server.connectionCount, 0);
+  t.is((await rpc.call(echo, { text: 'two', n: 2 })).result.text, 'two');
+});
+
+test('a caller abort settles the call at once', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  const controller = new AbortController();
+  const pending = rpc.call(sleep, { ms: 5_000 }, { signal: controller.signal });
+  controller.abort();
+  t.is((await t.throwsAsync(pending, { instanceOf: MosaicError })).code, 'ECLOSED');
+});

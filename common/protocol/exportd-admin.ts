@@ -21,6 +21,7 @@
  */
 import { array, bool, decoderOf, literal, nullable, object, optional, sid, string, uint, type Decoder } from '../validate.js';
 import { defineMethod, type MethodSpec } from '../rpc/method.js';
+import { MosaicError } from '../errors.js';
 import type { Sid } from '../ids.js';
 import { sidStat, type SidStat } from './storaged.js';
 import { wireLayout, type WireLayout } from './types.js';
@@ -338,24 +339,24 @@ export const status = adminMethod('status', noArgs, object({
   deletionsPending: uint(),
 }));
 
-export interface FsckProblem {
-  /** A stable kind ("dangling-entry", "nlink-mismatch", ...), for scripts. */
-  kind: string;
-  /** What is wrong, naming the inode or entry, for people. */
-  detail: string;
+/** exportd's namespace check (exportd/namespace/fsck.ts says what it proves). */
+export interface FsckResult {
+  ok: boolean;
+  /** One line per problem, naming the inode or entry; at most fsckProblemsMax (+1 line "... and N more"). */
+  problems: string[];
+  /** What was checked: inodes, directories, entries, orphans, deletionsQueued, ... */
+  counts: Record<string, number>;
 }
 
-export interface FsckResult {
-  /** Every problem found, of which at most fsckProblemsMax are listed. */
-  problemCount: number;
-  problems: FsckProblem[];
-  inodesChecked: number;
-  entriesChecked: number;
-}
+const counts: Decoder<Record<string, number>> = (raw, path) => {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw MosaicError.invalid(`${path}: expected an object of counts`);
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(raw).slice(0, 64)) out[string(64, /^[A-Za-z]+$/)(key, `${path} key`)] = uint()(value, `${path}.${key}`);
+  return out;
+};
 
 export const fsck = adminMethod('fsck', noArgs, object({
-  problemCount: uint(),
-  problems: array(object({ kind: string(64), detail: string(1000) }), EXPORTD_ADMIN_LIMITS.fsckProblemsMax),
-  inodesChecked: uint(),
-  entriesChecked: uint(),
+  ok: bool,
+  problems: array(string(2000), EXPORTD_ADMIN_LIMITS.fsckProblemsMax + 1),
+  counts,
 }));

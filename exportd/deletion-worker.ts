@@ -1,0 +1,157 @@
+/**
+ * The deletion worker: turns the namespace's deletion queue (files whose
+ * last name and last open handle are gone, and truncates that freed stripes)
+ * into storaged delete/truncate calls on every sid of each file.
+ *
+ * Invariants:
+ * - a task is finished (removed from the queue) only when every one of its
+ *   sids confirmed, or no node serves that sid any more (removed from the
+ *   cluster: nothing is left to free); until then it stays queued in the
+ *   DB, so a restart of exportd resumes it;
+ * - a sid whose node is down, unreachable or failing is retried with
+ *   exponential backoff (retryMinMs doubling up to retryMaxMs) while the
+ *   other sids and tasks go on: one dead node never stalls the queue;
+ * - at most tasksMax tasks are held at once (bounded memory and calls).
+ * storaged's delete is idempotent and its truncate only frees stripes past
+ * the count, so sending either twice (after a crash) is harmless.
+ */
+import { MosaicError } from '../common/errors.js';
+import type { Logger } from '../common/logging.js';
+import type { Sid } from '../common/ids.js';
+import { remove, truncate } from '../common/protocol/storaged.js';
+import type { RpcPool } from '../common/rpc/pool.js';
+import type { ClusterMap } from './cluster/cluster-map.js';
+import type { DeletionTask } from './namespace/records.js';
+
+export interface DeletionQueue {
+  /** The oldest `limit` queued tasks (a peek: tasks stay queued until finished). */
+  takeDeletions(limit: number): Promise<DeletionTask[]>;
+  finishDeletion(key: string): Promise<void>;
+}
+
+export interface DeletionWorkerOptions {
+  queue: DeletionQueue;
+  map: ClusterMap;
+  pool: RpcPool;
+  logger: Logger;
+  /** How often the queue is polled for new tasks when idle. */
+  pollIntervalMs?: number;
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  tasksMax?: number;
+  /** Per storaged call. */
+  callTimeoutMs?: number;
+}
+
+interface Held {
+  task: DeletionTask;
+  remaining: Set<Sid>;
+  attempts: number;
+  retryAtMs: number;
+  busy: boolean;
+}
+
+export interface DeletionCounters {
+  /** Tasks finished (every sid confirmed or gone). */
+  finished: number;
+  /** storaged calls that succeeded / failed. */
+  callsOk: number;
+  callsFailed: number;
+}
+
+export class DeletionWorker {
+  private readonly options: Required<DeletionWorkerOptions>;
+  private readonly held = new Map<string, Held>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private round: Promise<void> = Promise.resolve();
+  readonly counters: DeletionCounters = { finished: 0, callsOk: 0, callsFailed: 0 };
+
+  constructor(options: DeletionWorkerOptions) {
+    this.options = { pollIntervalMs: 500, retryMinMs: 500, retryMaxMs: 30_000, tasksMax: 256, callTimeoutMs: 10_000, ...options };
+  }
+
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Stops taking work and waits for the calls in flight. Unfinished tasks stay queued. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.round;
+  }
+
+  /** Tasks held now (in progress or waiting for a retry). */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.round = this.runRound().catch((err: unknown) => {
+        this.options.logger.error(`deletion worker: ${MosaicError.from(err).message}`);
+      }).finally(() => this.schedule(this.options.pollIntervalMs));
+    }, delayMs);
+  }
+
+  private async runRound(): Promise<void> {
+    const room = this.options.tasksMax - this.held.size;
+    if (room > 0) {
+      // The queue is a peek, oldest first, and the tasks held are (mostly) its oldest: ask for
+      // enough to see `room` tasks past them, so tasks stuck on a down node never starve the rest.
+      for (const task of await this.options.queue.takeDeletions(this.held.size + room)) {
+        if (this.held.size >= this.options.tasksMax) break;
+        if (!this.held.has(task.key)) {
+          this.held.set(task.key, { task, remaining: new Set(task.sids), attempts: 0, retryAtMs: 0, busy: false });
+        }
+      }
+    }
+    const now = Date.now();
+    const due = [...this.held.values()].filter((held) => !held.busy && held.retryAtMs <= now);
+    await Promise.all(due.map((held) => this.attempt(held)));
+  }
+
+  private async attempt(held: Held): Promise<void> {
+    held.busy = true;
+    try {
+      const results = await Promise.all([...held.remaining].map(async (sid) => ({ sid, done: await this.freeOn(sid, held.task) })));
+      for (const { sid, done } of results) if (done) held.remaining.delete(sid);
+      if (held.remaining.size === 0) {
+        await this.options.queue.finishDeletion(held.task.key);
+        this.held.delete(held.task.key);
+        this.counters.finished++;
+        return;
+      }
+      held.attempts++;
+      const backoffMs = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(held.attempts - 1, 20));
+      held.retryAtMs = Date.now() + backoffMs;
+    } finally {
+      held.busy = false;
+    }
+  }
+
+  /** True when the sid no longer holds the freed data (confirmed, or the sid left the cluster). */
+  private async freeOn(sid: Sid, task: DeletionTask): Promise<boolean> {
+    const view = this.options.map.sid(sid);
+    if (!view) return true;
+    if (view.state === 'down') return false;
+    const client = this.options.pool.get(view.address);
+    const timeoutMs = this.options.callTimeoutMs;
+    try {
+      if (task.kind === 'delete') await client.call(remove, { sid, fid: task.fid }, { timeoutMs });
+      else await client.call(truncate, { sid, fid: task.fid, stripeCount: task.stripeCount ?? 0 }, { timeoutMs });
+      this.counters.callsOk++;
+      return true;
+    } catch (err) {
+      this.counters.callsFailed++;
+      const error = MosaicError.from(err);
+      // Connection-level failures of a node that is still "up" are expected while it restarts; say so at debug.
+      const level = error.retryable ? 'debug' : 'warn';
+      this.options.logger[level](`deletion of ${task.fid} on sid ${sid} (${view.address}) failed, will retry: ${error.message}`);
+      return false;
+    }
+  }
+}

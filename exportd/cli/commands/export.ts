@@ -42,7 +42,8 @@ export function registerExport(program: Command): void {
     .action(withSession(async (session) => {
       const { exports } = await session.call(admin.exportList, {});
       if (session.json) return session.printJson(exports);
-      session.print(exportsTable(exports));
+      const { volumes } = await session.call(admin.volumeList, {});
+      session.print(exportsTable(exports, volumes));
     }));
 
   exported

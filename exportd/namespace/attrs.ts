@@ -99,12 +99,14 @@ export async function setattr(store: NamespaceStore, args: SetattrArgs): Promise
       mode = chmodMode(inode.mode, args.mode);
       checkOwner(inode, caller, 'change the mode of');
     }
-    const uidChanges = args.uid !== undefined && args.uid !== inode.uid;
-    const gidChanges = args.gid !== undefined && args.gid !== inode.gid;
-    if (uidChanges && !root) throw new MosaicError('EPERM', 'only root may change the owner');
-    if (gidChanges && !root && (caller.uid !== inode.uid || !inGroup(caller, args.gid!))) {
+    // As Linux's chown_ok/chgrp_ok: the owner may "change" the owner to itself, and the
+    // group to the current one or one of its groups; everything else is root's.
+    const owner = caller.uid === inode.uid;
+    if (args.uid !== undefined && !root && !(owner && args.uid === inode.uid)) throw new MosaicError('EPERM', 'only root may change the owner');
+    if (args.gid !== undefined && !root && !(owner && (args.gid === inode.gid || inGroup(caller, args.gid)))) {
       throw new MosaicError('EPERM', `uid ${caller.uid} may not give inode ${inode.ino} to group ${args.gid}`);
     }
+    const gidChanges = args.gid !== undefined && args.gid !== inode.gid;
     if (args.size !== undefined) {
       if (isDir(inode.mode)) throw new MosaicError('EISDIR', `inode ${inode.ino} is a directory`);
       if (!isRegular(inode.mode)) throw MosaicError.invalid(`inode ${inode.ino} is not a regular file`);

@@ -58,6 +58,9 @@ export function spawnDaemon(t: ExecutionContext, bin: string, args: string[]): D
   return { child, log: () => log, exited, kill };
 }
 
+/** Thrown by a waitFor check to stop waiting at once (the awaited process is gone). */
+export class ExitedError extends Error {}
+
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -67,6 +70,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof ExitedError) throw err;
       lastError = err;
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -91,14 +95,15 @@ export interface ExportdSetup {
 /** Writes an exportd config in `dir` (reused across restarts of one test's exportd). */
 export async function exportdSetup(dir: string, extra: Record<string, string | number> = {}): Promise<ExportdSetup> {
   const setup = { dataDir: join(dir, 'exportd'), listenPort: await freePort(), httpPort: await freePort(), configFile: join(dir, 'exportd.yml') };
-  const lines = [
-    `listen: 127.0.0.1:${setup.listenPort}`,
-    `http: 127.0.0.1:${setup.httpPort}`,
-    `secret: ${SECRET}`,
-    `dataDir: ${setup.dataDir}`,
-    'logLevel: debug',
-    ...Object.entries(extra).map(([key, value]) => `${key}: ${value}`),
-  ];
+  const keys: Record<string, string | number> = {
+    listen: `127.0.0.1:${setup.listenPort}`,
+    http: `127.0.0.1:${setup.httpPort}`,
+    secret: SECRET,
+    dataDir: setup.dataDir,
+    logLevel: 'debug',
+    ...extra,
+  };
+  const lines = Object.entries(keys).map(([key, value]) => `${key}: ${value}`);
   writeFileSync(setup.configFile, lines.join('\n') + '\n');
   return setup;
 }
@@ -107,10 +112,10 @@ export async function exportdSetup(dir: string, extra: Record<string, string | n
 export async function startExportd(t: ExecutionContext, setup: ExportdSetup): Promise<ExportdProcess> {
   const daemon = spawnDaemon(t, 'exportd/main.js', ['--config', setup.configFile]);
   const http = `127.0.0.1:${setup.httpPort}`;
-  await Promise.race([
-    waitFor('exportd /health', async () => ((await fetch(`http://${http}/health`)).ok ? true : undefined)),
-    daemon.exited.then((code) => { throw new Error(`exportd exited (${code}) at startup:\n${daemon.log()}`); }),
-  ]);
+  await waitFor('exportd /health', async () => {
+    if (daemon.child.exitCode !== null) throw new ExitedError(`exportd exited (${daemon.child.exitCode}) at startup:\n${daemon.log()}`);
+    return (await fetch(`http://${http}/health`)).ok ? true : undefined;
+  });
   return { ...daemon, address: `127.0.0.1:${setup.listenPort}`, http, dataDir: setup.dataDir, configFile: setup.configFile };
 }
 

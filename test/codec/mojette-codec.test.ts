@@ -6,6 +6,8 @@ import test from 'ava';
 import { createCodec } from '../../codec/codec.js';
 import { parseLayout } from '../../codec/layout.js';
 import { runConformance } from './conformance.js';
+import { Random } from './random.js';
+import { crc32c } from '../../common/crc32c.js';
 
 runConformance('mojette');
 
@@ -44,4 +46,20 @@ test('mojette: the widest layout its limits allow round-trips, one beyond is ref
   await codec.decode(projections.map((p, i) => (i % 4 === 1 ? undefined : p)), out);
   t.true(out.equals(stripe));
   t.throws(() => createCodec({ codec: 'mojette', k: 4, m: 9, spares: 0 }, 64), { message: /m 9 > MAX_M 8/ });
+});
+
+test('mojette: pinned projections (CRC32C) of a fixed 4+2 stripe: the stored format must not drift', async (t) => {
+  // Stripe: Random(20261121) of test/codec/random.ts. Projection 3 (p = 0) is the XOR of the rows, the
+  // same bytes as rs's first parity (the library makes its first parity row plain XOR).
+  const pinned: Record<number, string[]> = {
+    4100: ['a02fbbc4', 'd043f98b', 'a5611cff', '53f48491', 'ff8e3f6f', '99646a8f'],
+    65536: ['11a5d853', '7538865e', '690f5e94', '9fa78503', '0b397864', '377b48bf'],
+  };
+  for (const [shardBytes, crcs] of Object.entries(pinned)) {
+    const codec = createCodec(parseLayout('4+2', 'mojette'), Number(shardBytes));
+    const stripe = new Random(20261121).fill(Buffer.alloc(codec.stripeBytes));
+    const projections = Array.from({ length: codec.n }, (_, i) => Buffer.alloc(codec.projectionBytes(i)));
+    await codec.encode(stripe, projections);
+    t.deepEqual(projections.map((p) => crc32c(p).toString(16).padStart(8, '0')), crcs, `shard ${shardBytes}`);
+  }
 });

@@ -7,6 +7,7 @@ import test from 'ava';
 import { createCodec } from '../../codec/codec.js';
 import { parseLayout, RS_LIMITS } from '../../codec/layout.js';
 import { ReedSolomon } from '../../codec/rs-codec.js';
+import { crc32c } from '../../common/crc32c.js';
 import { runConformance } from './conformance.js';
 import { Random, testSeed } from './random.js';
 
@@ -49,4 +50,19 @@ test('rs: the largest layout the library allows works, one beyond is refused nam
   t.true(out.equals(stripe));
   t.throws(() => createCodec({ codec: 'rs', k: 25, m: 2, spares: 0 }, 64), { message: /k 25 > MAX_K 24/ });
   t.throws(() => createCodec({ codec: 'rs', k: 4, m: 7, spares: 0 }, 64), { message: /m 7 > MAX_M 6/ });
+});
+
+test('rs: pinned projections (CRC32C) of a fixed 4+2 stripe: the stored format must not drift', async (t) => {
+  // Stripe: Random(20261121) of test/codec/random.ts. A change here means stored projections no longer decode.
+  const pinned: Record<number, string[]> = {
+    4100: ['4e846232', 'f47c9a09', '80a70545', '41e17e46', '53f48491', 'd1ed82c9'],
+    65536: ['4d3572c8', '6774a8fd', '59bd25b4', '9e9bbe26', '9fa78503', '66b79fc2'],
+  };
+  for (const [shardBytes, crcs] of Object.entries(pinned)) {
+    const codec = createCodec(parseLayout('4+2', 'rs'), Number(shardBytes));
+    const stripe = new Random(20261121).fill(Buffer.alloc(codec.stripeBytes));
+    const projections = Array.from({ length: codec.n }, (_, i) => Buffer.alloc(codec.projectionBytes(i)));
+    await codec.encode(stripe, projections);
+    t.deepEqual(projections.map((p) => crc32c(p).toString(16).padStart(8, '0')), crcs, `shard ${shardBytes}`);
+  }
 });

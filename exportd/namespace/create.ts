@@ -76,7 +76,7 @@ async function makeNode(store: NamespaceStore, exportId: number, caller: Caller,
     dir.ctime = now;
     tx.putInode(dir);
     tx.usage.inodes += 1;
-    if (node.openSessionId !== undefined) store.sessions.open(node.openSessionId, ino, Date.now());
+    if (node.openSessionId !== undefined) store.sessions.open(node.openSessionId, ino, store.nowMs());
     return inode;
   });
   return result;

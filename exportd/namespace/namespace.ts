@@ -45,14 +45,15 @@ const DEFAULT_LEASE_MS = 60_000;
 export class Namespace {
   private readonly store: NamespaceStore;
   private readonly timer: NodeJS.Timeout;
-  private readonly startedAtMs = Date.now();
+  private readonly startedAtMs: number;
   private startupOrphansSwept = false;
   private sweeping: Promise<unknown> | undefined;
 
   constructor(db: MetadataDb, ports: NamespacePorts, options: NamespaceOptions = {}) {
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.store = new NamespaceStore(db, ports, { clock: options.clock ?? systemClock, leaseMs });
-    this.timer = setInterval(() => void this.sweep(Date.now()), Math.max(10, leaseMs / 2));
+    this.startedAtMs = this.store.nowMs();
+    this.timer = setInterval(() => void this.sweep(), Math.max(10, leaseMs / 2));
     this.timer.unref();
   }
 
@@ -107,10 +108,11 @@ export class Namespace {
 
   /**
    * Expires lapsed sessions and frees the orphans nobody holds any more
-   * (the timer calls this; tests call it with their own time). Returns how
-   * many inodes it looked at.
+   * (the timer calls this; tests call it after moving their clock). Returns
+   * how many inodes it looked at.
    */
-  async sweep(nowMs: number): Promise<number> {
+  async sweep(): Promise<number> {
+    const nowMs = this.store.nowMs();
     if (this.sweeping) await this.sweeping;
     const includeUnheld = !this.startupOrphansSwept && nowMs >= this.startedAtMs + this.store.sessions.leaseMs;
     const run = opens.sweepOrphans(this.store, nowMs, includeUnheld);

@@ -48,7 +48,7 @@ export async function openInode(store: NamespaceStore, args: OpenArgs, created: 
         tx.putInode(inode);
       }
     }
-    store.sessions.open(args.sessionId, inode.ino, Date.now());
+    store.sessions.open(args.sessionId, inode.ino, store.nowMs());
     return { ...nodeInfo(inode), writeGen: inode.writeGen, created };
   });
 }
@@ -57,7 +57,7 @@ export async function release(store: NamespaceStore, args: ReleaseArgs): Promise
   const info = store.exportOf(args.exportId, false);
   await store.usage.load(args.exportId);
   await store.mutate(info, [args.ino], async (tx) => {
-    if (!store.sessions.release(args.sessionId, args.ino, Date.now())) return;
+    if (!store.sessions.release(args.sessionId, args.ino, store.nowMs())) return;
     await reclaimIfUnused(store, tx, args.exportId, args.ino);
   });
   return {};
@@ -65,7 +65,7 @@ export async function release(store: NamespaceStore, args: ReleaseArgs): Promise
 
 export async function renewSession(store: NamespaceStore, args: RenewSessionArgs): Promise<{ leaseMs: number }> {
   store.exportOf(args.exportId, false);
-  store.sessions.renew(args.sessionId, Date.now());
+  store.sessions.renew(args.sessionId, store.nowMs());
   return { leaseMs: store.sessions.leaseMs };
 }
 

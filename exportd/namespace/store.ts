@@ -160,6 +160,11 @@ export class NamespaceStore {
     return this.dentries.get(dentryKey(parent, name));
   }
 
+  /** The injected clock in milliseconds (leases and orphan times follow it). */
+  nowMs(): number {
+    return msOf(this.clock());
+  }
+
   tx(): Tx {
     return new Tx(this);
   }

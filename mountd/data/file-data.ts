@@ -20,7 +20,9 @@
  *    stripeBytes while cached and are dropped first when memory is short;
  *    at most flushStripesMax stripe flushes run at once;
  *  - a failed background flush is reported by the next write, flush or
- *    fsync (as the kernel reports writeback errors), never lost.
+ *    fsync (as the kernel reports writeback errors), never lost;
+ *  - truncate() must not run concurrently with write() on the same file:
+ *    the kernel holds the inode lock across FUSE setattr and writes.
  */
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
@@ -46,6 +48,8 @@ export interface FileDataEdges {
 
 interface DirtyStripe {
   stripe: number;
+  /** Creation order: a later entry of a stripe holds newer bytes. */
+  seq: number;
   data: Buffer;
   /** Sorted, disjoint, non-adjacent [start, end) ranges of `data` the writes set. */
   ranges: [number, number][];
@@ -67,6 +71,7 @@ export class FileData {
   /** Raised whenever storage content changes, so read-ahead fetched before it is not used. */
   private storeEpoch = 0;
   private flushesRunning = 0;
+  private dirtySeq = 0;
   private readonly flushSlotWaiters: (() => void)[] = [];
   private failure: MosaicError | undefined;
   private lastReadEnd = -1;
@@ -108,19 +113,16 @@ export class FileData {
         if (entry) {
           this.edges.budget.release(this.dirtyBytes);
         } else {
-          entry = { stripe: span.stripe, data: Buffer.alloc(this.geometry.stripeBytes), ranges: [] };
+          entry = { stripe: span.stripe, seq: this.dirtySeq++, data: Buffer.alloc(this.geometry.stripeBytes), ranges: [] };
           this.dirty.set(span.stripe, entry);
           this.dropCached(span.stripe);
         }
       }
       data.copy(entry.data, span.inStripe, span.inRange, span.inRange + span.bytes);
       addRange(entry.ranges, span.inStripe, span.inStripe + span.bytes);
-      if (isFull(entry.ranges, this.geometry.stripeBytes)) {
-        this.dirty.delete(span.stripe);
-        await this.startFlush(entry, false);
-      }
+      this.sizeBytes = Math.max(this.sizeBytes, offset + span.inRange + span.bytes);
+      if (isFull(entry.ranges, this.geometry.stripeBytes)) await this.startFlush(span.stripe, false);
     }
-    this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
   }
 
   /** Up to `length` bytes at `offset`, fewer at the end of file. */
@@ -148,13 +150,13 @@ export class FileData {
    * write are not reached that way). Returns the size to commit to exportd.
    */
   async flush(durable: boolean): Promise<number> {
-    const entries = [...this.dirty.values()];
-    this.dirty.clear();
-    if (durable && entries.length === 0 && this.unsyncedStripe !== undefined && this.unsyncedStripe < this.geometry.stripeCount(this.sizeBytes)) {
+    const unsynced = this.unsyncedStripe;
+    if (durable && this.dirty.size === 0 && unsynced !== undefined && unsynced < this.geometry.stripeCount(this.sizeBytes)) {
       await this.edges.budget.acquire(this.dirtyBytes);
-      entries.push({ stripe: this.unsyncedStripe, data: Buffer.alloc(this.geometry.stripeBytes), ranges: [] });
+      if (this.dirty.has(unsynced)) this.edges.budget.release(this.dirtyBytes);
+      else this.dirty.set(unsynced, { stripe: unsynced, seq: this.dirtySeq++, data: Buffer.alloc(this.geometry.stripeBytes), ranges: [] });
     }
-    for (const entry of entries) await this.startFlush(entry, durable);
+    for (const stripe of [...this.dirty.keys()]) await this.startFlush(stripe, durable);
     await Promise.all([...this.flushing.values()].map((f) => f.done));
     if (durable) this.unsyncedStripe = undefined;
     this.throwFailure();
@@ -175,13 +177,16 @@ export class FileData {
           clipRanges(entry.ranges, cut);
         }
       }
+      // Flushes already running may still raise storedBytes: wait for them
+      // before deciding whether storage holds bytes past the new size.
+      await this.flush(false);
       const tail = sizeBytes % this.geometry.stripeBytes;
       if (tail !== 0 && sizeBytes < this.storedBytes) {
         // The bytes of the new last stripe past the size must read as zeros
         // if the file grows again: write that stripe with its tail zeroed.
         await this.write(sizeBytes, Buffer.alloc(this.geometry.stripeBytes - tail));
+        await this.flush(false);
       }
-      await this.flush(false);
       if (this.storedBytes > this.geometry.stripeStart(keep)) {
         this.storeEpoch++;
         this.noteReport(await this.edges.io.truncate(keep));
@@ -214,14 +219,17 @@ export class FileData {
   private async stripeContent(stripe: number): Promise<Buffer> {
     const dirty = this.dirty.get(stripe);
     if (dirty && isFull(dirty.ranges, this.geometry.stripeBytes)) return dirty.data;
+    const before = [this.flushing.get(stripe)?.entry, dirty];
     const stored = await this.baseOf(stripe);
-    // Checked after the await: a write or flush may have started meanwhile.
-    const flushing = this.flushing.get(stripe);
-    const again = this.dirty.get(stripe);
-    if (!flushing && !again) return stored;
+    // The stored bytes may predate a flush that ended during the await, and
+    // a write or flush may have started meanwhile: overlay every entry seen
+    // before or after, oldest first.
+    const entries = [...new Set([...before, this.flushing.get(stripe)?.entry, this.dirty.get(stripe)])]
+      .filter((e): e is DirtyStripe => e !== undefined)
+      .sort((a, b) => a.seq - b.seq);
+    if (entries.length === 0) return stored;
     const base = Buffer.from(stored);
-    if (flushing) overlay(base, flushing.entry);
-    if (again) overlay(base, again);
+    for (const entry of entries) overlay(base, entry);
     return base;
   }
 
@@ -241,12 +249,17 @@ export class FileData {
     return out;
   }
 
-  /** Fetches up to readAheadStripes stripes from `stripe` on, as memory allows, without waiting. */
+  /**
+   * Keeps readAheadStripes stripes fetched ahead of `stripe`, as memory
+   * allows, without waiting; refills only when fewer than half remain, so
+   * fetches come in batches (one storaged call per sid per batch).
+   */
   private readAhead(stripe: number): void {
-    const last = Math.min(stripe + this.options.readAheadStripes, this.geometry.stripeCount(Math.min(this.sizeBytes, this.storedBytes)));
+    const window = this.options.readAheadStripes;
+    const last = Math.min(stripe + window, this.geometry.stripeCount(Math.min(this.sizeBytes, this.storedBytes)));
     let from = stripe;
     while (from < last && this.cache.has(from) && this.cache.get(from)!.epoch === this.storeEpoch) from++;
-    if (from >= last) return;
+    if (from >= last || from - stripe >= window / 2) return;
     const count = last - from;
     const bytes = count * this.geometry.stripeBytes;
     if (!this.edges.budget.tryAcquire(bytes)) return;
@@ -284,10 +297,19 @@ export class FileData {
     for (const stripe of [...this.cache.keys()]) this.dropCached(stripe);
   }
 
-  private async startFlush(entry: DirtyStripe, durable: boolean): Promise<void> {
+  /**
+   * Moves the stripe's dirty entry to `flushing` and starts its flush, once
+   * a flush slot is free. The entry stays in `dirty` while waiting (reads
+   * and writes keep using it), and moves in the same tick as the flush
+   * starts, so a read always finds the bytes in one of the two maps.
+   */
+  private async startFlush(stripe: number, durable: boolean): Promise<void> {
     while (this.flushesRunning >= this.options.flushStripesMax) {
       await new Promise<void>((resolve) => this.flushSlotWaiters.push(resolve));
     }
+    const entry = this.dirty.get(stripe);
+    if (!entry) return;
+    this.dirty.delete(stripe);
     this.flushesRunning++;
     const previous = this.flushing.get(entry.stripe)?.done;
     const done = this.flushStripe(entry, durable, previous).catch((err: unknown) => {
@@ -316,8 +338,10 @@ export class FileData {
     const report = await this.edges.io.write([{ stripe: entry.stripe, data, version }], durable);
     this.storeEpoch++;
     this.dropCached(entry.stripe);
+    // storedBytes is an upper bound of non-zero stored bytes: raising it
+    // past the size (a zeroed tail) only costs reads, never correctness.
     const written = entry.ranges.length > 0 ? start + entry.ranges[entry.ranges.length - 1]![1] : 0;
-    this.storedBytes = Math.max(this.storedBytes, Math.min(written, this.sizeBytes));
+    this.storedBytes = Math.max(this.storedBytes, written);
     if (!durable) this.unsyncedStripe = entry.stripe;
     this.noteReport(report);
   }

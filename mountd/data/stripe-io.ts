@@ -65,8 +65,22 @@ interface Target {
   payload: Buffer;
   version: number;
   sid: Sid | undefined;
-  /** Sids this stripe's projections were sent to in this write (a spare takes only one). */
+  stripeState: StripeState;
+  /** This projection already went through every candidate once. */
+  retried: boolean;
+}
+
+/**
+ * storaged keeps one slot per (sid, file, stripe): a sid may hold only one
+ * projection of a stripe, so candidates are chosen per stripe.
+ */
+interface StripeState {
+  /** Sids that acknowledged a projection of the stripe in this write. */
+  holders: Set<Sid>;
+  /** Sids given a projection of the stripe in the current pass. */
   tried: Set<Sid>;
+  /** Sids given a projection in the current reassignment round. */
+  round: Set<Sid>;
 }
 
 interface Gathered {
@@ -107,9 +121,9 @@ export class StripeIo {
       assert(s.data.length === this.codec.stripeBytes, `stripe ${s.stripe} holds ${s.data.length} bytes, not ${this.codec.stripeBytes}`);
       const projections = Array.from({ length: this.n }, (_, i) => Buffer.allocUnsafe(this.codec.projectionBytes(i)));
       await this.codec.encode(s.data, projections);
-      const tried = new Set<Sid>();
+      const stripeState: StripeState = { holders: new Set(), tried: new Set(), round: new Set() };
       for (let i = 0; i < this.n; i++) {
-        targets.push({ stripe: s.stripe, projection: i, payload: projections[i]!, version: s.version, sid: undefined, tried });
+        targets.push({ stripe: s.stripe, projection: i, payload: projections[i]!, version: s.version, sid: undefined, stripeState, retried: false });
       }
     }
     for (const t of targets) t.sid = this.placeFirst(t);
@@ -117,6 +131,7 @@ export class StripeIo {
     const acks = new Map<number, number>();
     while (pending.length > 0) {
       const failed = await this.sendRound(pending, durable, acks);
+      for (const t of failed) t.stripeState.round.clear();
       for (const t of failed) t.sid = this.nextSpare(t);
       pending = failed.filter((t) => t.sid !== undefined);
     }
@@ -180,19 +195,34 @@ export class StripeIo {
   private placeFirst(t: Target): Sid | undefined {
     const home = this.dist.sids[t.projection];
     if (home !== undefined && !this.health.isDown(home)) {
-      t.tried.add(home);
+      t.stripeState.tried.add(home);
       return home;
     }
-    if (home !== undefined) t.tried.add(home);
     return this.nextSpare(t);
   }
 
+  /**
+   * The next sid for a projection whose target failed: spares believed up,
+   * then (health is a hint that may be stale) its home and the spares
+   * believed down. When all were tried, one more pass over those that do
+   * not hold a projection of the stripe: a node may fail while another
+   * comes back during one write, and each of them then deserves a retry.
+   */
   private nextSpare(t: Target): Sid | undefined {
-    for (let j = this.n; j < this.dist.sids.length; j++) {
-      const sid = this.dist.sids[j]!;
-      if (t.tried.has(sid) || this.health.isDown(sid)) continue;
-      t.tried.add(sid);
-      return sid;
+    const state = t.stripeState;
+    const home = this.dist.sids[t.projection];
+    const spares = this.dist.sids.slice(this.n);
+    const order = [...spares.filter((sid) => !this.health.isDown(sid)), ...(home === undefined ? [] : [home]), ...spares];
+    for (let pass = 0; pass < 2; pass++) {
+      for (const sid of order) {
+        if (state.tried.has(sid)) continue;
+        state.tried.add(sid);
+        state.round.add(sid);
+        return sid;
+      }
+      if (t.retried) return undefined;
+      t.retried = true;
+      state.tried = new Set([...state.holders, ...state.round]);
     }
     return undefined;
   }
@@ -220,6 +250,7 @@ export class StripeIo {
             const outcome = outcomes[i];
             if (outcome?.status === 'ok' || (outcome?.status === 'failed' && outcome.code === 'EVERSION')) {
               acks.set(t.stripe, (acks.get(t.stripe) ?? 0) + 1);
+              t.stripeState.holders.add(sid);
             } else {
               failed.push(t);
             }

@@ -30,10 +30,10 @@ export function fixture(codec: CodecName, k: number, m: number, spares: number, 
   return { dist, transport, health, io, clock };
 }
 
-export function fileData(f: Fixture, budget: MemoryBudget, options: FileDataOptions, onRepair: () => void = () => undefined): FileData {
+export function fileData(f: Fixture, budget: MemoryBudget, options: FileDataOptions, onRepair: () => void = () => undefined, sizeBytes = 0): FileData {
   let gen = 1;
   const versions = new StripeVersions(gen, async () => ++gen);
-  return new FileData({ io: f.io, versions, budget, reportRepair: onRepair }, options, 0);
+  return new FileData({ io: f.io, versions, budget, reportRepair: onRepair }, options, sizeBytes);
 }
 
 export function patterned(bytes: number, seed: number): Buffer {

@@ -1,0 +1,120 @@
+import test from 'ava';
+import { MemoryBudget } from '../../mountd/data/memory-budget.js';
+import type { FileData } from '../../mountd/data/file-data.js';
+import { BufferFile, runFsx, type FsxFile } from './fsx.js';
+import { fileData, fixture, patterned, type Fixture } from './helpers/data-fixture.js';
+import { randomInt, seededRandom } from './helpers/seeded-random.js';
+
+const SHARD = 4096;
+
+/** FileData as an fsx target; every step's flush is a non-durable flush, fsync a durable one. */
+function target(data: FileData, f: Fixture): FsxFile {
+  return {
+    write: (offset, bytes) => data.write(offset, bytes),
+    read: (offset, length) => data.read(offset, length),
+    truncate: (size) => data.truncate(size),
+    size: async () => data.sizeBytes,
+    flush: async () => {
+      await data.flush(true);
+      f.clock.nowMs += 2000;
+    },
+  };
+}
+
+for (const [codec, k, m, spares] of [['rs', 4, 2, 2], ['mojette', 4, 2, 2], ['rs', 2, 1, 1]] as const) {
+  for (const seed of [11, 12]) {
+    test(`${codec} ${k}+${m}+${spares} seed ${seed}: fsx through FileData with up to m nodes failing`, async (t) => {
+      t.log(`seed ${seed}`);
+      const f = fixture(codec, k, m, spares, SHARD, seed);
+      const budget = new MemoryBudget(64 * f.io.codec.stripeBytes);
+      let repairs = 0;
+      const data = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 }, () => repairs++);
+      const random = seededRandom(seed * 1000);
+      const sids = f.dist.sids;
+      const afterStep = async () => {
+        // Between steps, a node goes down or comes back; never more than m
+        // down at once, and never while a flush runs (a write that meets
+        // one node failing and another returning is stripe-io.test's job).
+        if (random() < 0.05) {
+          await data.flush(false);
+          const sid = sids[randomInt(random, sids.length)]!;
+          const down = sids.filter((s) => f.transport.state.get(s) === 'down' || f.transport.state.get(s) === 'slow').length;
+          const state = f.transport.state.get(sid) ?? 'up';
+          if (state !== 'up') f.transport.state.set(sid, 'up');
+          else if (down < m) f.transport.state.set(sid, random() < 0.5 ? 'down' : 'slow');
+        }
+      };
+      const counts = await runFsx(target(data, f), new BufferFile(), {
+        seed, ops: 1500, sizeMaxBytes: 40 * f.io.codec.stripeBytes, writeBytesMax: 3 * f.io.codec.stripeBytes, fullCheckEvery: 25, afterStep,
+      });
+      t.true(counts.write > 500, JSON.stringify(counts));
+      t.true(budget.usedBytes <= budget.bytesMax);
+      await data.flush(true);
+      data.close();
+      t.is(budget.usedBytes, 0, 'all memory returned');
+      t.log(`${JSON.stringify(counts)}, ${repairs} repair reports`);
+    });
+  }
+}
+
+test('writes wait for memory: a budget of 3 dirty stripes still takes a 40-stripe file', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 5);
+  const codec = f.io.codec;
+  const dirtyBytes = codec.stripeBytes + codec.n * codec.shardBytes;
+  const budget = new MemoryBudget(3 * dirtyBytes);
+  let peak = 0;
+  const data = fileData(f, budget, { readAheadStripes: 2, flushStripesMax: 8 });
+  const content = patterned(40 * codec.stripeBytes, 9);
+  // Unaligned 3000-byte writes, several in flight at once like FUSE threads.
+  const writes: Promise<void>[] = [];
+  for (let at = 0; at < content.length; at += 3000) {
+    writes.push(data.write(at, content.subarray(at, Math.min(content.length, at + 3000))));
+    peak = Math.max(peak, budget.usedBytes);
+    if (writes.length >= 8) await writes.shift();
+  }
+  await Promise.all(writes);
+  t.is(await data.flush(false), content.length);
+  t.true(peak <= budget.bytesMax);
+  const back = await data.read(0, content.length);
+  t.true(back.equals(content));
+  data.close();
+  t.is(budget.usedBytes, 0);
+});
+
+test('a degraded write reports repair; a write below k + 1 nodes fails at the next flush with EUNAVAIL', async (t) => {
+  const f = fixture('rs', 4, 2, 0, SHARD, 6);
+  const budget = new MemoryBudget(16 * f.io.codec.stripeBytes);
+  let repairs = 0;
+  const data = fileData(f, budget, { readAheadStripes: 2, flushStripesMax: 2 }, () => repairs++);
+  f.transport.state.set(2, 'down');
+  await data.write(0, patterned(f.io.codec.stripeBytes, 1));
+  await data.flush(false);
+  t.true(repairs > 0);
+  f.transport.state.set(5, 'down');
+  await data.write(f.io.codec.stripeBytes, patterned(100, 2));
+  await t.throwsAsync(data.flush(false), { code: 'EUNAVAIL' } as never);
+  data.close();
+});
+
+test('sequential reads fetch ahead: later reads need no storage call', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 8);
+  const budget = new MemoryBudget(64 * f.io.codec.stripeBytes);
+  const content = patterned(16 * f.io.codec.stripeBytes, 4);
+  const writer = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 });
+  await writer.write(0, content);
+  await writer.flush(false);
+  writer.close();
+  const reader = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 }, () => undefined, content.length);
+  const step = f.io.codec.stripeBytes / 2;
+  const chunks: Buffer[] = [];
+  let callsBefore = 0;
+  for (let at = 0; at < content.length; at += step) {
+    if (at === 4 * f.io.codec.stripeBytes) callsBefore = f.transport.readCalls.get(1) ?? 0;
+    chunks.push(await reader.read(at, step));
+  }
+  t.true(Buffer.concat(chunks).equals(content));
+  const callsAfter = f.transport.readCalls.get(1) ?? 0;
+  // Batches of at least half the window (2 stripes) on a 4-stripe window: at most 12 / 2 calls, and fewer than one per stripe.
+  t.true(callsAfter - callsBefore <= 6, `${callsAfter - callsBefore} read calls to sid 1 for 12 stripes`);
+  reader.close();
+});

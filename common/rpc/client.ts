@@ -4,13 +4,28 @@
  *
  * Connection life: connected lazily on the first call; authenticated by the
  * mutual challenge/response; on a drop, calls already sent fail with ECLOSED
- * (retryable: the caller cannot know whether they ran) and the next call
- * reconnects at once. A connection attempt that fails (refused, timed out,
- * wrong secret) fails the calls waiting for it with that error and starts a
- * backoff (doubling, with jitter, capped) during which new calls fail at
- * once with the same error: a dead peer costs callers nothing but a
- * rejected promise, which is what a degraded read or write needs to move on
- * to another node quickly. close() fails everything and stops.
+ * (retryable: the caller cannot know whether they ran) and queued calls
+ * reconnect at once. A connection attempt that fails (refused, timed out)
+ * starts a backoff (doubling from reconnectBackoffMinMs, jitter over the
+ * upper half, capped at reconnectBackoffMaxMs). Once the client has been
+ * connected, the peer is known to exist, so calls made while it is away
+ * wait for the reconnection up to their own deadline, and one that passes
+ * its deadline unconnected fails with the last connection error's code
+ * (ECONNREFUSED, ETIMEDOUT...: retryable): a server restarting on the same
+ * port is ridden through. Before the first connection ever succeeds, a
+ * failed attempt fails the waiting calls at once, and so do calls made
+ * during its backoff: a wrong address or a peer down from the start is
+ * reported at once (the CLI, a mount whose storage node is already down)
+ * instead of after every caller's deadline. Reconnection is only attempted
+ * while calls wait: an unused client to a dead peer costs nothing. A refused handshake
+ * (EAUTH: wrong secret) is final: it fails every waiting call at once, and
+ * calls made during the following backoff fail at once too, so a
+ * misconfigured secret never makes callers retry in a loop. close() fails
+ * everything and stops.
+ *
+ * Hot path: one promise per call and its deadline timer (no per-call
+ * closure: the timer calls a shared bound method with the call as its
+ * argument); requests go out as one corked writev each.
  */
 import { connect } from 'node:net';
 import type { Logger } from '../logging.js';
@@ -43,6 +58,7 @@ interface Call {
   args: unknown;
   payloads: readonly Buffer[];
   deadlineMs: number;
+  timeoutMs: number;
   timer: NodeJS.Timeout | undefined;
   sent: boolean;
   resolve(reply: { result: unknown; payloads: Buffer[] }): void;
@@ -71,6 +87,8 @@ export class RpcClient {
   private backoffTimer: NodeJS.Timeout | undefined;
   /** Why the last connection attempt failed: what calls get during the backoff. */
   private lastConnectError: MosaicError | undefined;
+  /** Set by the first successful handshake: from then on, calls wait for reconnections. */
+  private everConnected = false;
 
   constructor(options: RpcClientOptions) {
     this.target = typeof options.address === 'string' ? parseAddress(options.address) : options.address;
@@ -95,6 +113,7 @@ export class RpcClient {
         args,
         payloads: options.payloads ?? [],
         deadlineMs: Date.now() + timeoutMs,
+        timeoutMs,
         timer: undefined,
         sent: false,
         resolve: resolve as Call['resolve'],
@@ -102,7 +121,7 @@ export class RpcClient {
         signal: options.signal,
         onAbort: undefined,
       };
-      call.timer = setTimeout(() => this.fail(call, MosaicError.timeout(`${method.name} to ${this.address}`, timeoutMs)), timeoutMs);
+      call.timer = setTimeout(this.onCallDeadline, timeoutMs, call);
       if (options.signal) {
         if (options.signal.aborted) {
           this.fail(call, new MosaicError('ECLOSED', `${method.name} aborted by the caller`));
@@ -111,7 +130,7 @@ export class RpcClient {
         call.onAbort = () => this.fail(call, new MosaicError('ECLOSED', `${method.name} aborted by the caller`));
         options.signal.addEventListener('abort', call.onAbort, { once: true });
       }
-      if (this.state === 'backoff' && this.lastConnectError) {
+      if (this.state === 'backoff' && this.lastConnectError && this.failsAtOnce(this.lastConnectError)) {
         this.fail(call, this.lastConnectError);
         return;
       }
@@ -136,6 +155,22 @@ export class RpcClient {
       });
     }
   }
+
+  /** Whether a failed connection attempt fails the waiting calls now rather than at their deadlines. */
+  private failsAtOnce(error: MosaicError): boolean {
+    return error.code === 'EAUTH' || !this.everConnected;
+  }
+
+  /** A call's deadline passed: unsent for want of a connection, it says why the peer is unreachable. */
+  private readonly onCallDeadline = (call: Call): void => {
+    const what = `${call.method.name} to ${this.address}`;
+    const connectError = this.lastConnectError;
+    if (!call.sent && connectError) {
+      this.fail(call, new MosaicError(connectError.code, `${what}: no connection within ${call.timeoutMs} ms: ${connectError.detail}`));
+    } else {
+      this.fail(call, MosaicError.timeout(what, call.timeoutMs));
+    }
+  };
 
   /** Settles a call once: removes it wherever it is and clears its timer. */
   private fail(call: Call, error: MosaicError): void {
@@ -230,6 +265,8 @@ export class RpcClient {
     this.framed = framed;
     this.state = 'ready';
     this.backoffMs = this.limits.reconnectBackoffMinMs;
+    this.lastConnectError = undefined;
+    this.everConnected = true;
     this.pump();
   }
 
@@ -276,7 +313,7 @@ export class RpcClient {
     if (failure.code === 'EAUTH') this.logger.error(`connection to ${this.address} refused: ${failure.detail}`);
     else this.logger.debug(`cannot reach ${this.address}: ${failure.detail}; backing off ${this.backoffMs} ms`);
     this.lastConnectError = failure;
-    for (const call of [...this.queue]) this.fail(call, failure);
+    if (this.failsAtOnce(failure)) for (const call of [...this.queue]) this.fail(call, failure);
     this.state = 'backoff';
     // Jitter over [backoff/2, backoff], doubling to the cap.
     const delayMs = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);

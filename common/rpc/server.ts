@@ -85,6 +85,13 @@ export class RpcServer {
     return this.connections.size;
   }
 
+  /** Requests being handled now, over all connections (for metrics). */
+  get inflightCount(): number {
+    let count = 0;
+    for (const connection of this.connections) count += connection.inflight;
+    return count;
+  }
+
   private accept(socket: Socket): void {
     const connection = new ServerConnection(this, socket);
     this.connections.add(connection);
@@ -184,7 +191,7 @@ class ServerConnection {
     if (this.inflight >= limits.inflightMax) this.framed.socket.pause();
     const controller = new AbortController();
     this.controllers.add(controller);
-    const timer = setTimeout(() => controller.abort(MosaicError.timeout(name, timeoutMs)), timeoutMs);
+    const timer = setTimeout(abortAtDeadline, timeoutMs, controller, name, timeoutMs);
     try {
       const registered = this.server.lookup(name);
       if (!registered) throw new MosaicError('EUNKNOWNMETHOD', `no method ${JSON.stringify(name)}`);
@@ -211,3 +218,8 @@ class ServerConnection {
   }
 }
 
+
+/** The deadline timer's callback, shared by every call (no closure per request). */
+function abortAtDeadline(controller: AbortController, name: string, timeoutMs: number): void {
+  controller.abort(MosaicError.timeout(name, timeoutMs));
+}

@@ -26,6 +26,14 @@ test('10,000 concurrent small calls on one connection each get their own reply',
   t.true(replies.every((reply, i) => reply.result.n === i && reply.result.text === `call ${i}`));
 });
 
+test('a client sending more than the server inflightMax is slowed by backpressure, not refused', async (t) => {
+  const { address } = await startServer(t, 0, { inflightMax: 4 });
+  const rpc = client(t, address, { limits: { inflightMax: 256 } });
+  const replies = await Promise.all(Array.from({ length: 1000 }, (_, i) => rpc.call(sleep, { ms: i % 3 })));
+  t.is(replies.length, 1000);
+  t.true(replies.every((reply) => !reply.result.aborted));
+});
+
 test('16 MiB payloads travel both ways byte-exact', async (t) => {
   const { address } = await startServer(t);
   const rpc = client(t, address);
@@ -79,26 +87,47 @@ test('a wrong secret is refused with EAUTH and good clients are still served', a
   t.is((await good.call(echo, { text: 'ok', n: 1 })).result.text, 'ok');
 });
 
-test('in-flight calls fail ECLOSED when the server goes away, and the client reconnects when it is back', async (t) => {
+test('in-flight calls fail ECLOSED when the server goes away; calls made while it is down wait for it to come back', async (t) => {
   // drainTimeoutMs 0: close() drops connections at once, as a crash would.
   const first = await startServer(t, 0, { drainTimeoutMs: 0 });
   const rpc = client(t, first.address, { limits: { reconnectBackoffMinMs: 20, reconnectBackoffMaxMs: 100 } });
   t.is((await rpc.call(echo, { text: 'before', n: 1 })).result.text, 'before');
   const pending = rpc.call(sleep, { ms: 10_000 });
-  await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && first.server.inflightCount === 0; i++) await new Promise((r) => setTimeout(r, 10));
   await first.server.close();
   const settled = await t.throwsAsync(pending, { instanceOf: MosaicError });
   t.is(settled.code, 'ECLOSED');
   t.true(settled.retryable);
-  const refused = await t.throwsAsync(rpc.call(echo, { text: 'while down', n: 1 }), { instanceOf: MosaicError });
-  t.true(refused.retryable, `a down server gives a retryable error, got ${refused.code}`);
+  for (let i = 0; i < 200 && first.aborts.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.deepEqual(first.aborts, ['ECLOSED'], 'the handler learns through its signal that the connection closed');
+  // Nobody listens: a call whose deadline passes says why, retryably.
+  const unreachable = await t.throwsAsync(rpc.call(echo, { text: 'while down', n: 1 }, { timeoutMs: 200 }), { instanceOf: MosaicError });
+  t.is(unreachable.code, 'ECONNREFUSED');
+  t.true(unreachable.retryable);
+  // A call made while the server is down completes once it is back on the same port.
+  const waiting = rpc.call(echo, { text: 'after', n: 2 }, { timeoutMs: 10_000 });
+  await new Promise((r) => setTimeout(r, 150));
   await startServer(t, first.address.port);
-  let reply: string | undefined;
-  for (let i = 0; i < 100 && reply === undefined; i++) {
-    reply = await rpc.call(echo, { text: 'after', n: 2 }).then((r) => r.result.text, () => undefined);
-    if (reply === undefined) await new Promise((r) => setTimeout(r, 50));
-  }
-  t.is(reply, 'after');
+  t.is((await waiting).result.text, 'after');
+});
+
+test('a peer that was never reached fails calls at once with the connection error', async (t) => {
+  const { address, server } = await startServer(t);
+  await server.close(); // a port that nothing listens on now
+  const rpc = client(t, address, { limits: { reconnectBackoffMinMs: 20, reconnectBackoffMaxMs: 100 } });
+  const first = await t.throwsAsync(rpc.call(echo, { text: 'x', n: 1 }, { timeoutMs: 60_000 }), { instanceOf: MosaicError });
+  t.is(first.code, 'ECONNREFUSED');
+  t.true(first.retryable);
+  t.is((await t.throwsAsync(rpc.call(echo, { text: 'y', n: 2 }, { timeoutMs: 60_000 }), { instanceOf: MosaicError })).code, 'ECONNREFUSED');
+});
+
+test('a refused handshake fails waiting calls at once, without waiting for their deadline', async (t) => {
+  const { address } = await startServer(t);
+  const intruder = client(t, address, { secret: 'not-the-secret' });
+  const calls = [1, 2, 3].map((n) => intruder.call(echo, { text: 'x', n }, { timeoutMs: 60_000 }));
+  for (const call of calls) t.is((await t.throwsAsync(call, { instanceOf: MosaicError })).code, 'EAUTH');
+  // During the backoff that follows, new calls fail at once too.
+  t.is((await t.throwsAsync(intruder.call(echo, { text: 'y', n: 4 }, { timeoutMs: 60_000 }), { instanceOf: MosaicError })).code, 'EAUTH');
 });
 
 test('an idle connection closed by the server is reopened transparently', async (t) => {

@@ -3,6 +3,8 @@
  * suite does for its stores): rs-codec.test.ts and mojette-codec.test.ts
  * call runConformance with their codec's name.
  *
+ * mojette-codec.test.ts runs it once per backend (WebAssembly SIMD, JS).
+ *
  * What a user relies on: any k of the n projections give back the stripe
  * byte for byte, repair re-creates lost projections byte for byte, and bad
  * arguments are MosaicError EINVAL with nothing written.
@@ -60,15 +62,18 @@ async function rejectsWith(t: { fail(message: string): void; is(a: unknown, b: u
   }
 }
 
-export function runConformance(codecName: CodecName): void {
+export type MakeCodec = (layout: Layout, shardBytes: number) => ErasureCodec;
+
+/** Registers the suite; `label` prefixes every title, `make` builds the codec under test (createCodec by default). */
+export function runConformance(label: string, codecName: CodecName, make: MakeCodec = createCodec): void {
   const seed = testSeed();
   const layoutOf = (c: Case): Layout => ({ ...c.layout, codec: codecName });
 
   for (const c of CASES) {
     for (const shardBytes of c.shardBytes) {
-      test(`${codecName} ${c.name} shard ${shardBytes}: decodes from every set of k or more projections`, async (t) => {
+      test(`${label} ${c.name} shard ${shardBytes}: decodes from every set of k or more projections`, async (t) => {
         t.log(`seed ${seed}`);
-        const codec = createCodec(layoutOf(c), shardBytes);
+        const codec = make(layoutOf(c), shardBytes);
         const { stripe, projections } = await encoded(codec, new Random(seed));
         const out = Buffer.alloc(codec.stripeBytes);
         let patterns = 0;
@@ -82,9 +87,9 @@ export function runConformance(codecName: CodecName): void {
         t.true(patterns >= subsetsOf(codec.n, codec.k).length);
       });
 
-      test(`${codecName} ${c.name} shard ${shardBytes}: reconstructs every loss of 1..m projections`, async (t) => {
+      test(`${label} ${c.name} shard ${shardBytes}: reconstructs every loss of 1..m projections`, async (t) => {
         t.log(`seed ${seed}`);
-        const codec = createCodec(layoutOf(c), shardBytes);
+        const codec = make(layoutOf(c), shardBytes);
         const { projections } = await encoded(codec, new Random(seed + 1));
         for (let lost = 1; lost <= codec.m; lost++) {
           for (const missingMask of subsetsOf(codec.n, lost)) {
@@ -101,10 +106,10 @@ export function runConformance(codecName: CodecName): void {
     }
   }
 
-  test(`${codecName}: projection sizes are what projectionBytes says, and at least a shard`, (t) => {
+  test(`${label}: projection sizes are what projectionBytes says, and at least a shard`, (t) => {
     for (const c of CASES) {
       for (const shardBytes of c.shardBytes) {
-        const codec = createCodec(layoutOf(c), shardBytes);
+        const codec = make(layoutOf(c), shardBytes);
         t.is(codec.n, codec.k + codec.m);
         t.is(codec.stripeBytes, codec.k * shardBytes);
         let max = 0;
@@ -117,8 +122,8 @@ export function runConformance(codecName: CodecName): void {
     }
   });
 
-  test(`${codecName}: an all-zero stripe gives all-zero projections and decodes to zeros`, async (t) => {
-    const codec = createCodec(parseLayout('layout1', codecName), 4100);
+  test(`${label}: an all-zero stripe gives all-zero projections and decodes to zeros`, async (t) => {
+    const codec = make(parseLayout('layout1', codecName), 4100);
     const projections = allocProjections(codec).map((p) => p.fill(0xff));
     await codec.encode(Buffer.alloc(codec.stripeBytes), projections);
     for (const projection of projections) t.true(projection.every((byte) => byte === 0));
@@ -127,9 +132,9 @@ export function runConformance(codecName: CodecName): void {
     t.true(out.every((byte) => byte === 0));
   });
 
-  test(`${codecName}: a short last stripe, zero-padded by the caller, comes back with its padding`, async (t) => {
+  test(`${label}: a short last stripe, zero-padded by the caller, comes back with its padding`, async (t) => {
     const random = new Random(seed + 2);
-    const codec = createCodec(parseLayout('4+2', codecName), 4096);
+    const codec = make(parseLayout('4+2', codecName), 4096);
     const fileTail = random.fill(Buffer.alloc(codec.stripeBytes - 5000));
     const stripe = Buffer.alloc(codec.stripeBytes);
     fileTail.copy(stripe);
@@ -141,9 +146,9 @@ export function runConformance(codecName: CodecName): void {
     t.true(out.subarray(fileTail.length).every((byte) => byte === 0));
   });
 
-  test(`${codecName}: buffers at odd offsets inside larger buffers work and inputs are left unchanged`, async (t) => {
+  test(`${label}: buffers at odd offsets inside larger buffers work and inputs are left unchanged`, async (t) => {
     const random = new Random(seed + 3);
-    const codec = createCodec(parseLayout('layout1', codecName), 65536);
+    const codec = make(parseLayout('layout1', codecName), 65536);
     const stripe = random.fill(Buffer.alloc(codec.stripeBytes + 3)).subarray(3);
     const backing = Buffer.alloc(codec.projectionBytesMax * codec.n + 64);
     const projections = Array.from({ length: codec.n }, (_, i) => backing.subarray(1 + i * codec.projectionBytesMax, 1 + i * codec.projectionBytesMax + codec.projectionBytes(i)));
@@ -163,9 +168,9 @@ export function runConformance(codecName: CodecName): void {
     t.true(rebuilt[0]!.equals(reference[1]!));
   });
 
-  test(`${codecName}: data projections that are views of the stripe, parity in one buffer (the zero-copy layout)`, async (t) => {
+  test(`${label}: data projections that are views of the stripe, parity in one buffer (the zero-copy layout)`, async (t) => {
     const random = new Random(seed + 4);
-    const codec = createCodec(parseLayout('layout1', codecName), 65536);
+    const codec = make(parseLayout('layout1', codecName), 65536);
     const stripe = random.fill(Buffer.alloc(codec.stripeBytes));
     const reference = allocProjections(codec);
     await codec.encode(Buffer.from(stripe), reference);
@@ -183,9 +188,9 @@ export function runConformance(codecName: CodecName): void {
     t.true(out.equals(stripe));
   });
 
-  test(`${codecName}: concurrent calls each get their own stripe back`, async (t) => {
+  test(`${label}: concurrent calls each get their own stripe back`, async (t) => {
     const random = new Random(seed + 5);
-    const codec = createCodec(parseLayout('layout1', codecName), 4100);
+    const codec = make(parseLayout('layout1', codecName), 4100);
     const stripes = Array.from({ length: 8 }, () => random.fill(Buffer.alloc(codec.stripeBytes)));
     const sets = stripes.map(() => allocProjections(codec));
     await Promise.all(stripes.map((stripe, s) => codec.encode(stripe, sets[s]!)));
@@ -194,8 +199,8 @@ export function runConformance(codecName: CodecName): void {
     outs.forEach((out, s) => t.true(out.equals(stripes[s]!), `stripe ${s}`));
   });
 
-  test(`${codecName}: bad arguments are EINVAL and write nothing`, async (t) => {
-    const codec = createCodec(parseLayout('layout1', codecName), 4100);
+  test(`${label}: bad arguments are EINVAL and write nothing`, async (t) => {
+    const codec = make(parseLayout('layout1', codecName), 4100);
     const { projections } = await encoded(codec, new Random(seed + 6));
     const stripe = Buffer.alloc(codec.stripeBytes, 0x33);
     const short = Buffer.alloc(codec.projectionBytes(0) - 1);
@@ -224,7 +229,7 @@ export function runConformance(codecName: CodecName): void {
     t.throws(() => codec.projectionBytes(codec.n), { instanceOf: MosaicError, message: /EINVAL/ });
   });
 
-  test(`${codecName}: createCodec refuses layouts and shard sizes out of bounds`, (t) => {
+  test(`${label}: createCodec refuses layouts and shard sizes out of bounds`, (t) => {
     const bad: [Layout, number][] = [
       [{ codec: codecName, k: 0, m: 2, spares: 0 }, 4096],
       [{ codec: codecName, k: 4, m: 0, spares: 0 }, 4096],
@@ -239,8 +244,8 @@ export function runConformance(codecName: CodecName): void {
     }
   });
 
-  test(`${codecName}: a corrupted projection is caught by its header CRC, and decoding without it is right`, async (t) => {
-    const codec = createCodec(parseLayout('layout1', codecName), 4100);
+  test(`${label}: a corrupted projection is caught by its header CRC, and decoding without it is right`, async (t) => {
+    const codec = make(parseLayout('layout1', codecName), 4100);
     const { stripe, projections } = await encoded(codec, new Random(seed + 7));
     // Store each projection as a slot would: header then payload.
     const slots = projections.map((payload, index) => {

@@ -6,10 +6,37 @@ import test from 'ava';
 import { createCodec } from '../../codec/codec.js';
 import { parseLayout } from '../../codec/layout.js';
 import { runConformance } from './conformance.js';
-import { Random } from './random.js';
+import { Random, testSeed } from './random.js';
+import { MojetteCodec } from '../../codec/mojette-codec.js';
+import { wasmSimdAvailable } from '../../codec/mojette-wasm.js';
 import { crc32c } from '../../common/crc32c.js';
 
-runConformance('mojette');
+runConformance('mojette', 'mojette');
+runConformance('mojette/js', 'mojette', (layout, shardBytes) => new MojetteCodec(layout, shardBytes, 'js'));
+
+test('mojette: the WebAssembly SIMD and JS backends write the same projections and read each other', async (t) => {
+  const seed = testSeed();
+  t.log(`seed ${seed}`);
+  for (const shardBytes of [4100, 20004, 65536]) {
+    const layout = parseLayout('layout2', 'mojette');
+    const wasm = new MojetteCodec(layout, shardBytes, 'wasm');
+    const js = new MojetteCodec(layout, shardBytes, 'js');
+    const stripe = new Random(seed).fill(Buffer.alloc(wasm.stripeBytes));
+    const alloc = (): Buffer[] => Array.from({ length: wasm.n }, (_, i) => Buffer.alloc(wasm.projectionBytes(i)));
+    const [fromWasm, fromJs] = [alloc(), alloc()];
+    await wasm.encode(stripe, fromWasm);
+    await js.encode(stripe, fromJs);
+    fromWasm.forEach((projection, i) => t.true(projection.equals(fromJs[i]!), `shard ${shardBytes}: projection ${i}`));
+    const out = Buffer.alloc(wasm.stripeBytes);
+    await js.decode(fromWasm.map((p, i) => (i % 3 === 0 ? undefined : p)), out);
+    t.true(out.equals(stripe));
+  }
+});
+
+test('mojette: createCodec uses WebAssembly SIMD where the engine has it', (t) => {
+  const codec = createCodec(parseLayout('layout1', 'mojette'), 4096) as MojetteCodec;
+  t.is(codec.backend.name, wasmSimdAvailable ? 'wasm' : 'js');
+});
 
 test('mojette: layout1 projection sizes follow RozoFS (cols + |p| * (k - 1) bins)', (t) => {
   // 64 KiB shards: 64-byte pixels, 1024 cols; p = -3..2, so bins = 1024 + |p| * 3.

@@ -11,7 +11,7 @@ import { crc32c } from '../../common/crc32c.js';
 import { runConformance } from './conformance.js';
 import { Random, testSeed } from './random.js';
 
-runConformance('rs');
+runConformance('rs', 'rs');
 
 test('rs limits are the library limits', (t) => {
   t.is(RS_LIMITS.MAX_K, ReedSolomon.MAX_K);

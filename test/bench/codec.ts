@@ -13,10 +13,13 @@
  * In the same run, raw @ronomon/reed-solomon calls on the same buffers: our
  * rs must stay within 10% of them. Each figure is the best of `rounds`
  * measurements, wrapper and raw interleaved so load hits both alike.
+ * Mojette runs in its default backend (WebAssembly SIMD here); `mojette/js`
+ * rows (4+2 only, to bound the run) measure the JS fallback.
  * Also prints the Mojette size overhead per layout and shard size.
  */
 import { createCodec, type ErasureCodec } from '../../codec/codec.js';
 import type { Layout } from '../../codec/layout.js';
+import { MojetteCodec } from '../../codec/mojette-codec.js';
 import { ReedSolomon } from '../../codec/rs-codec.js';
 import { measureRate, printHeader, printTable, saveResults, type Row } from './lib/report.js';
 
@@ -35,8 +38,10 @@ interface Buffers {
   parity: Buffer;
 }
 
-function setUp(layout: Layout, shardBytes: number): Buffers {
-  const codec = createCodec(layout, shardBytes);
+type Variant = 'rs' | 'mojette' | 'mojette/js';
+
+function setUp(variant: Variant, layout: Layout, shardBytes: number): Buffers {
+  const codec = variant === 'mojette/js' ? new MojetteCodec(layout, shardBytes, 'js') : createCodec(layout, shardBytes);
   const stripe = Buffer.alloc(codec.stripeBytes);
   for (let i = 0; i < stripe.length; i += 4) stripe.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 7)) >>> 0, i);
   const parityBytes = codec.projectionBytes(codec.k);
@@ -77,10 +82,11 @@ export async function run(args: string[]): Promise<void> {
   printHeader('codec', `encode/decode MB/s of stripe data, one call at a time, best of ${ROUNDS} x ${ms} ms`);
   const rows: Row[] = [];
   const checks: string[] = [];
-  for (const codecName of ['rs', 'mojette'] as const) {
-    for (const [k, m] of LAYOUTS) {
+  for (const variant of ['rs', 'mojette', 'mojette/js'] as const) {
+    const codecName = variant === 'rs' ? 'rs' : 'mojette';
+    for (const [k, m] of variant === 'mojette/js' ? LAYOUTS.filter(([k]) => k === 4) : LAYOUTS) {
       for (const shardBytes of SHARD_SIZES) {
-        const b = setUp({ codec: codecName, k, m, spares: 0 }, shardBytes);
+        const b = setUp(variant, { codec: codecName, k, m, spares: 0 }, shardBytes);
         const { codec } = b;
         await codec.encode(b.stripe, b.projections);
         for (let i = 0; i < codec.k; i++) b.projections[i]!.copy(b.healthy[i]!);
@@ -115,7 +121,7 @@ export async function run(args: string[]): Promise<void> {
             if (raw) rawBest = Math.max(rawBest, await best(raw, codec.stripeBytes, ms));
           }
           const row: Row = {
-            codec: codecName,
+            codec: variant,
             layout: `${k}+${m}`,
             shard: `${shardBytes / 1024} KiB`,
             op,

@@ -34,12 +34,12 @@
  *    utimensat (UTIME_OMIT for one, e.g. `touch -m`) succeeds without any
  *    call, so UTIME_OMIT cannot be honoured. UTIME_NOW never arrives as
  *    such: the kernel resolves it to its current time. fuse-native then
- *    converts each timespec to whole milliseconds and passes the *atime
- *    twice* (fuse-native.c: FUSE_UINT64_TO_INTS_ARGV(l->atime, 5) where
- *    l->mtime was meant), so the mtime of utimes/cp -p/tar/rsync -t is lost.
- *    Nothing in JS can recover either; the fix is native: a one-line patch
- *    of fuse-native.c (l->mtime) and a rebuild for the mtime, and libfuse's
- *    low-level API (or libfuse 3) for one-sided updates.
+ *    converts each timespec to whole milliseconds. As shipped it passes the
+ *    *atime twice* (fuse-native.c: FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)),
+ *    losing the mtime of utimes/cp -p/tar/rsync -t; our npm postinstall
+ *    (scripts/patch-fuse-native.mjs) fixes that line and builds the addon
+ *    from source, so the mtime arrives. One-sided updates would need
+ *    libfuse's low-level API (or libfuse 3).
  *  - Timeouts are global (entry_timeout, attr_timeout, negative_timeout):
  *    the high-level API has no per-inode timeout and fuse-native exposes no
  *    invalidation (fuse_invalidate is a no-op in 2.9; the low-level notify

@@ -17,6 +17,7 @@
  *   ENODEV    a well-formed sid this node does not serve
  *   EVERSION  (per stripe) the slot holds a newer version; storedVersion says which
  *   ENOSPC    (per stripe) the sid's filesystem is full; nothing half-written reads as good
+ *   EFBIG     (per stripe) the slot's offset is past the largest file the disk allows
  *   EIO       (per stripe or per call) the disk failed
  * Corrupt slots are never an error: read and scrub report them as such.
  */
@@ -31,7 +32,11 @@ import { KiB, MiB } from '../units.js';
 export const STORAGED_LIMITS = {
   /** Largest projection a slot may hold (a 64 MiB shard is far above any layout's projection). */
   slotPayloadBytesMax: 64 * MiB,
-  /** Highest stripe index: 2^32 - 1, so offsets (index * slot stride) stay far below 2^53. */
+  /**
+   * Highest stripe index: 2^32 - 1. A slot's offset (4 KiB + index * stride)
+   * can still pass what the disk's filesystem allows (ext4: 16 TiB per file)
+   * for large slots: such a write fails with EFBIG.
+   */
   stripeIndexMax: 0xffff_ffff,
   /** Stripes in one write request (payloads too: one per stripe). */
   writeStripesMax: 1024,

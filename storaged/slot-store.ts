@@ -1,0 +1,480 @@
+/**
+ * The slot store of one sid: projections of stripes in bins files (format in
+ * bins-format.ts and FORMAT.md), read, written, truncated, punched, deleted,
+ * listed and scrubbed.
+ *
+ * Fault model and invariants:
+ * - A crash (kill -9, power loss) during a slot write leaves the old slot,
+ *   the new one, or bytes failing the header or payload CRC: one pwritev
+ *   carries header and payload, and every read checks both CRCs. Bytes that
+ *   failed a CRC are never returned; they are reported 'corrupt'.
+ * - A write never replaces a slot holding a newer version (EVERSION); writes
+ *   of one slot are serialized (per-slot mutex), so check-then-write is one
+ *   step. The same version rewritten is accepted (idempotent retries, repair).
+ * - A read racing a write of the same slot may see a mix of both: a slot
+ *   failing its CRC is read again under the slot's mutex before it is
+ *   reported corrupt, so races never look like corruption.
+ * - Truncate, punch and delete take the file's lock alone and are synced
+ *   before they return: a crash never brings freed stripes back.
+ * - ENOSPC, EIO, EFBIG from the disk fail the stripe they hit (per-stripe
+ *   outcome); the slot then holds its old bytes or bytes failing their CRC.
+ * - Paths are formed from validated fids only (the protocol decoders).
+ */
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { crc32c } from '../common/crc32c.js';
+import { MosaicError, type ErrorCode } from '../common/errors.js';
+import type { FileId, Sid } from '../common/ids.js';
+import type { Logger } from '../common/logging.js';
+import {
+  STORAGED_LIMITS,
+  type CorruptSlot, type ListedFile, type ListResult, type ReadOutcome, type ScrubCursor, type ScrubResult, type SidStat,
+  type WriteItem, type WriteOutcome,
+} from '../common/protocol/storaged.js';
+import { checkPayload, PROJECTION_HEADER_BYTES, readProjectionHeader, writeProjectionHeader } from '../codec/projection-header.js';
+import {
+  binsRelativePath, decodeBinsHeader, encodeBinsHeader, FILE_HEADER_BYTES, slotOffsetOf, slotStrideBytesOf, stripeSpanOf, type BinsHeader,
+} from './bins-format.js';
+import type { FileIo } from './file-io.js';
+import type { OpenBins, OpenFiles } from './open-files.js';
+import { prepareSidDirectory, walkFids } from './sid-directory.js';
+import type { StoreMetrics } from './store-metrics.js';
+
+export interface SlotWrite {
+  item: WriteItem;
+  payload: Buffer;
+}
+
+export interface SlotRead {
+  stripes: ReadOutcome[];
+  payloads: Buffer[];
+}
+
+export interface SlotStoreOptions {
+  sid: Sid;
+  path: string;
+  io: FileIo;
+  files: OpenFiles;
+  logger: Logger;
+  metrics: StoreMetrics;
+  /** Scrub reads at most this many bytes per second (0 = unthrottled). */
+  scrubBytesPerSecond: number;
+}
+
+/** Scrub reads slots in chunks of about this much, then yields to the throttle. */
+const SCRUB_CHUNK_BYTES = 4 * 1024 * 1024;
+const RETRY = Symbol('retry');
+const ABSENT: ReadOutcome = { state: 'absent' };
+
+export class SlotStore {
+  readonly sid: Sid;
+  readonly path: string;
+  private readonly io: FileIo;
+  private readonly files: OpenFiles;
+  private readonly logger: Logger;
+  private readonly metrics: StoreMetrics;
+  private readonly scrubBytesPerSecond: number;
+  private readonly labels: { sid: Sid };
+  private fileCount = 0;
+  private punchFallbackLogged = false;
+
+  private constructor(options: SlotStoreOptions) {
+    this.sid = options.sid;
+    this.path = options.path;
+    this.io = options.io;
+    this.files = options.files;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.scrubBytesPerSecond = options.scrubBytesPerSecond;
+    this.labels = { sid: options.sid };
+  }
+
+  /** Checks the sid directory's marker (creating it on an empty directory) and counts its files. */
+  static async open(options: SlotStoreOptions): Promise<SlotStore> {
+    await prepareSidDirectory(options.io, options.sid, options.path);
+    const store = new SlotStore(options);
+    for await (const _fid of walkFids(options.io, options.path)) store.fileCount++;
+    store.metrics.files.set(store.fileCount, store.labels);
+    return store;
+  }
+
+  // ------------------------------------------------------------ write
+
+  /** Writes slots of this sid; outcomes in the order of `writes`. */
+  async write(writes: SlotWrite[], durable: boolean): Promise<WriteOutcome[]> {
+    const outcomes: WriteOutcome[] = new Array<WriteOutcome>(writes.length);
+    const byFid = new Map<FileId, number[]>();
+    writes.forEach((write, index) => {
+      const indexes = byFid.get(write.item.fid);
+      if (indexes) indexes.push(index);
+      else byFid.set(write.item.fid, [index]);
+    });
+    await Promise.all([...byFid].map(async ([fid, indexes]) => {
+      const results = await this.writeFile(fid, indexes.map((index) => writes[index]!), durable);
+      results.forEach((outcome, position) => (outcomes[indexes[position]!] = outcome));
+    }));
+    return outcomes;
+  }
+
+  private async writeFile(fid: FileId, writes: SlotWrite[], durable: boolean): Promise<WriteOutcome[]> {
+    try {
+      for (;;) {
+        const outcomes = await this.withFile(fid, true, 'shared', (file) =>
+          file.header.state === 'none' ? Promise.resolve(null) : this.writeSlots(file, writes, durable));
+        if (outcomes) return outcomes;
+        // First write of the file: its header page, alone on the file.
+        await this.withFile(fid, true, 'exclusive', (file) => this.createHeader(file, writes[0]!.item.slotPayloadBytes));
+      }
+    } catch (err) {
+      const code = MosaicError.from(err).code;
+      this.logger.warn(`sid ${this.sid}: write of ${fid} failed: ${(err as Error).message}`);
+      return writes.map(() => this.failed(code));
+    }
+  }
+
+  private async createHeader(file: OpenBins, slotPayloadBytes: number): Promise<void> {
+    if (file.header.state !== 'none') return;
+    const header: BinsHeader = { slotPayloadBytes, slotStrideBytes: slotStrideBytesOf(slotPayloadBytes), fid: file.fid };
+    try {
+      const page = encodeBinsHeader(header);
+      const { bytesWritten } = await file.handle.writev([page], 0);
+      if (bytesWritten !== page.length) throw new MosaicError('ENOSPC', `header page of ${file.fid}: short write (${bytesWritten} bytes)`);
+    } catch (err) {
+      // A file without a whole header is no file: remove it, so a full disk leaves nothing behind.
+      await this.io.unlink(file.path).catch(() => undefined);
+      await this.files.forget(file);
+      if (!file.created) this.adjustFileCount(-1);
+      throw err;
+    }
+    file.header = { state: 'ok', header };
+    if (file.created) this.adjustFileCount(1);
+  }
+
+  private async writeSlots(file: OpenBins, writes: SlotWrite[], durable: boolean): Promise<WriteOutcome[]> {
+    if (file.header.state === 'corrupt') {
+      this.logger.error(`sid ${this.sid}: refusing writes to ${file.fid}: ${file.header.reason}`);
+      return writes.map(() => this.failed('EIO'));
+    }
+    const header = (file.header as { header: BinsHeader }).header;
+    const outcomes = await Promise.all(writes.map((write) => this.writeSlot(file, header, write)));
+    if (durable && outcomes.some((outcome) => outcome.status === 'ok')) {
+      try {
+        await file.syncer.sync();
+      } catch (err) {
+        const code = MosaicError.from(err).code;
+        this.logger.error(`sid ${this.sid}: fdatasync of ${file.fid} failed: ${(err as Error).message}`);
+        return outcomes.map((outcome) => (outcome.status === 'ok' ? this.failed(code) : outcome));
+      }
+    }
+    return outcomes;
+  }
+
+  private async writeSlot(file: OpenBins, header: BinsHeader, { item, payload }: SlotWrite): Promise<WriteOutcome> {
+    if (item.slotPayloadBytes !== header.slotPayloadBytes) return this.failed('EINVAL');
+    if (payload.length > header.slotPayloadBytes) return this.failed('EMSGSIZE');
+    if (item.k < 1 || item.projection >= item.k + item.m) return this.failed('EINVAL');
+    const offset = slotOffsetOf(item.stripe, header.slotStrideBytes);
+    if (offset + header.slotStrideBytes > Number.MAX_SAFE_INTEGER) return this.failed('EFBIG');
+    try {
+      return await file.slots.run(item.stripe, async () => {
+        const head = Buffer.alloc(PROJECTION_HEADER_BYTES);
+        const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
+        if (bytesRead === PROJECTION_HEADER_BYTES) {
+          const stored = readProjectionHeader(head, 0);
+          if (stored.state === 'ok' && stored.header.version > item.version) {
+            this.metrics.writeFailures.inc({ sid: this.sid, code: 'EVERSION' });
+            return { status: 'failed', code: 'EVERSION', storedVersion: stored.header.version } as const;
+          }
+        }
+        writeProjectionHeader(head, 0, {
+          codec: item.codec, k: item.k, m: item.m, index: item.projection,
+          payloadBytes: payload.length, version: item.version, payloadCrc: crc32c(payload),
+        });
+        const { bytesWritten } = await file.handle.writev(payload.length > 0 ? [head, payload] : [head], offset);
+        // A short write is the filesystem running out of room part way.
+        if (bytesWritten !== PROJECTION_HEADER_BYTES + payload.length) throw new MosaicError('ENOSPC', `short write (${bytesWritten} bytes)`);
+        this.metrics.slotsWritten.inc(this.labels);
+        this.metrics.bytesWritten.inc(this.labels, payload.length);
+        return { status: 'ok' } as const;
+      });
+    } catch (err) {
+      const code = MosaicError.from(err).code;
+      if (code !== 'ENOSPC') this.logger.warn(`sid ${this.sid}: write of ${file.fid} stripe ${item.stripe} failed: ${(err as Error).message}`);
+      return this.failed(code);
+    }
+  }
+
+  private failed(code: ErrorCode): WriteOutcome {
+    if (code !== 'EVERSION') this.metrics.writeFailures.inc({ sid: this.sid, code });
+    return { status: 'failed', code };
+  }
+
+  // ------------------------------------------------------------ read
+
+  /**
+   * Stripes fromStripe.. (fewer than `count` when the reply would pass
+   * readReplyBytesMax). A missing file reads as absent.
+   */
+  async read(fid: FileId, fromStripe: number, count: number): Promise<SlotRead> {
+    const read = await this.withFile(fid, false, 'shared', (file) => this.readRange(file, fromStripe, count, STORAGED_LIMITS.readReplyBytesMax));
+    if (read) return read;
+    this.metrics.slotsRead.inc({ sid: this.sid, state: 'absent' }, count);
+    return { stripes: new Array<ReadOutcome>(count).fill(ABSENT), payloads: [] };
+  }
+
+  private async readRange(file: OpenBins, fromStripe: number, count: number, replyBytesMax: number): Promise<SlotRead> {
+    if (file.header.state !== 'ok') {
+      const outcome: ReadOutcome = file.header.state === 'none' ? ABSENT : { state: 'corrupt', reason: file.header.reason.slice(0, 200) };
+      return { stripes: new Array<ReadOutcome>(count).fill(outcome), payloads: [] };
+    }
+    const strideBytes = file.header.header.slotStrideBytes;
+    const slots = Math.min(count, Math.max(1, Math.floor(replyBytesMax / strideBytes)));
+    const offset = slotOffsetOf(fromStripe, strideBytes);
+    if (offset > Number.MAX_SAFE_INTEGER) return { stripes: new Array<ReadOutcome>(slots).fill(ABSENT), payloads: [] };
+    // One pread for the whole range; payloads are views into it (no copy).
+    // Bytes past bytesRead are beyond the end of the file: absent slots.
+    const buffer = Buffer.allocUnsafe(slots * strideBytes);
+    const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, offset);
+    const stripes: ReadOutcome[] = [];
+    const payloads: Buffer[] = [];
+    for (let slot = 0; slot < slots; slot++) {
+      let checked = checkSlot(buffer, slot * strideBytes, strideBytes, bytesRead);
+      if (checked.state === 'corrupt') checked = await this.recheckSlot(file, fromStripe + slot, strideBytes);
+      this.metrics.slotsRead.inc({ sid: this.sid, state: checked.state });
+      if (checked.state === 'ok') {
+        stripes.push({ ...checked.outcome, payload: payloads.length });
+        payloads.push(checked.payload);
+        this.metrics.bytesRead.inc(this.labels, checked.payload.length);
+      } else {
+        stripes.push(checked.state === 'absent' ? ABSENT : { state: 'corrupt', reason: checked.reason });
+      }
+    }
+    return { stripes, payloads };
+  }
+
+  /** Reads a slot that failed its CRC again, with its writers held off, before calling it corrupt. */
+  private async recheckSlot(file: OpenBins, stripe: number, strideBytes: number): Promise<CheckedSlot> {
+    const checked = await file.slots.run(stripe, async () => {
+      const buffer = Buffer.allocUnsafe(strideBytes);
+      const { bytesRead } = await file.handle.read(buffer, 0, strideBytes, slotOffsetOf(stripe, strideBytes));
+      return checkSlot(buffer, 0, strideBytes, bytesRead);
+    });
+    if (checked.state === 'corrupt') {
+      this.metrics.corruptSlots.inc(this.labels);
+      this.logger.error(`sid ${this.sid}: ${file.fid} stripe ${stripe} is corrupt: ${checked.reason}`);
+    }
+    return checked;
+  }
+
+  // ------------------------------------------------------------ truncate, punch, delete
+
+  /** Keeps stripes 0..stripeCount-1; the file's size drops to the slot boundary. Synced. */
+  async truncate(fid: FileId, stripeCount: number): Promise<void> {
+    await this.withFile(fid, false, 'exclusive', async (file) => {
+      if (file.header.state !== 'ok') return;
+      const sizeBytes = slotOffsetOf(stripeCount, file.header.header.slotStrideBytes);
+      if ((await file.handle.stat()).size <= sizeBytes) return;
+      await file.handle.truncate(sizeBytes);
+      await file.handle.datasync();
+    });
+  }
+
+  /**
+   * Frees stripes fromStripe..fromStripe+count-1. Slots are page-aligned
+   * whole multiples of 4 KiB, so the hole covers whole blocks and du shrinks.
+   * A range reaching the end of the file is a truncate (no spawn). Synced.
+   */
+  async punch(fid: FileId, fromStripe: number, count: number): Promise<void> {
+    if (count === 0) return;
+    await this.withFile(fid, false, 'exclusive', async (file) => {
+      if (file.header.state !== 'ok') return;
+      const strideBytes = file.header.header.slotStrideBytes;
+      const sizeBytes = (await file.handle.stat()).size;
+      const span = stripeSpanOf(sizeBytes, strideBytes);
+      if (fromStripe >= span) return;
+      if (fromStripe + count >= span) {
+        await file.handle.truncate(slotOffsetOf(fromStripe, strideBytes));
+      } else {
+        const startBytes = slotOffsetOf(fromStripe, strideBytes);
+        try {
+          await this.io.punchHole(file.path, startBytes, count * strideBytes);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'ENOTSUP') throw err;
+          // No hole punching here: the slots still read absent once their headers are zero.
+          if (!this.punchFallbackLogged) this.logger.warn(`sid ${this.sid}: cannot punch holes (${(err as Error).message}); zeroing slot headers instead, space is not freed`);
+          this.punchFallbackLogged = true;
+          const zeros = Buffer.alloc(PROJECTION_HEADER_BYTES);
+          for (let stripe = fromStripe; stripe < fromStripe + count; stripe++) await file.handle.writev([zeros], slotOffsetOf(stripe, strideBytes));
+        }
+      }
+      await file.handle.datasync();
+    });
+  }
+
+  /** Removes the file; false when it was not there. The unlink is synced. */
+  async delete(fid: FileId): Promise<boolean> {
+    const removed = await this.withFile(fid, false, 'exclusive', async (file) => {
+      await this.io.unlink(file.path);
+      await this.files.forget(file);
+      this.adjustFileCount(-1);
+      await this.io.syncDirectory(dirname(file.path));
+      return true;
+    });
+    return removed ?? false;
+  }
+
+  // ------------------------------------------------------------ list, stat, scrub
+
+  async list(after: FileId | undefined, limit: number): Promise<ListResult> {
+    const files: ListedFile[] = [];
+    if (limit === 0) return { files };
+    for await (const fid of walkFids(this.io, this.path, after ? { fid: after, inclusive: false } : undefined)) {
+      const listed = await this.describe(fid);
+      if (listed) files.push(listed);
+      if (files.length === limit) return { files, nextCursor: fid };
+    }
+    return { files };
+  }
+
+  private async describe(fid: FileId): Promise<ListedFile | null> {
+    let handle;
+    try {
+      handle = await this.io.open(join(this.path, binsRelativePath(fid)), false);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'ENOENT') return null; // deleted since the walk saw it
+      throw err;
+    }
+    try {
+      const stat = await handle.stat();
+      const page = Buffer.alloc(FILE_HEADER_BYTES);
+      const { bytesRead } = await handle.read(page, 0, FILE_HEADER_BYTES, 0);
+      let slotPayloadBytes = 0;
+      let stripeSpan = 0;
+      if (bytesRead === FILE_HEADER_BYTES) {
+        try {
+          const header = decodeBinsHeader(page, fid);
+          slotPayloadBytes = header.slotPayloadBytes;
+          stripeSpan = stripeSpanOf(stat.size, header.slotStrideBytes);
+        } catch (err) {
+          this.logger.error(`sid ${this.sid}: ${(err as Error).message}`);
+        }
+      }
+      return { fid, slotPayloadBytes, stripeSpan, allocatedBytes: stat.blocks * 512 };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async stat(): Promise<SidStat> {
+    const space = await this.io.statfs(this.path);
+    this.metrics.capacityBytes.set(space.capacityBytes, this.labels);
+    this.metrics.freeBytes.set(space.freeBytes, this.labels);
+    this.metrics.usedBytes.set(space.usedBytes, this.labels);
+    return { sid: this.sid, path: this.path, ...space, fileCount: this.fileCount };
+  }
+
+  /**
+   * Examines up to slotsMax slots from `cursor` (holes count), reporting
+   * those failing their CRCs, at most scrubBytesPerSecond.
+   */
+  async scrub(cursor: ScrubCursor | undefined, slotsMax: number): Promise<ScrubResult> {
+    const corrupt: CorruptSlot[] = [];
+    let slotsChecked = 0;
+    let bytesChecked = 0;
+    const startedMs = performance.now();
+    for await (const fid of walkFids(this.io, this.path, cursor ? { fid: cursor.fid, inclusive: true } : undefined)) {
+      let stripe = cursor && fid === cursor.fid ? cursor.stripe : 0;
+      for (;;) {
+        if (slotsChecked >= slotsMax || corrupt.length >= STORAGED_LIMITS.scrubReportsMax) {
+          return { corrupt, slotsChecked, bytesChecked, nextCursor: { fid, stripe } };
+        }
+        const chunk = await this.withFile(fid, false, 'shared', async (file): Promise<{ slots: number; bytes: number } | null> => {
+          if (file.header.state === 'none') return null;
+          if (file.header.state === 'corrupt') {
+            if (stripe === 0) corrupt.push({ fid, stripe: 0, reason: file.header.reason.slice(0, 200) });
+            return null;
+          }
+          const strideBytes = file.header.header.slotStrideBytes;
+          const span = stripeSpanOf((await file.handle.stat()).size, strideBytes);
+          if (stripe >= span) return null;
+          const slots = Math.min(span - stripe, slotsMax - slotsChecked, Math.max(1, Math.floor(SCRUB_CHUNK_BYTES / strideBytes)));
+          const read = await this.readRange(file, stripe, slots, slots * strideBytes);
+          read.stripes.forEach((outcome, index) => {
+            if (outcome.state === 'corrupt') corrupt.push({ fid, stripe: stripe + index, reason: outcome.reason });
+          });
+          return { slots: read.stripes.length, bytes: read.stripes.length * strideBytes };
+        });
+        if (!chunk) {
+          slotsChecked++; // the file itself (header) was examined
+          break;
+        }
+        slotsChecked += chunk.slots;
+        bytesChecked += chunk.bytes;
+        stripe += chunk.slots;
+        this.metrics.scrubbedSlots.inc(this.labels, chunk.slots);
+        if (this.scrubBytesPerSecond > 0) {
+          const aheadMs = (bytesChecked / this.scrubBytesPerSecond) * 1000 - (performance.now() - startedMs);
+          if (aheadMs > 0) await sleep(aheadMs);
+        }
+      }
+    }
+    return { corrupt, slotsChecked, bytesChecked };
+  }
+
+  /** fdatasync of every open file of this sid (shutdown). */
+  async syncAll(): Promise<void> {
+    const mine = (await this.files.openNow()).filter((file) => file.path.startsWith(this.path + '/') && file.header.state === 'ok');
+    await Promise.all(mine.map((file) => file.syncer.sync().catch((err: unknown) => {
+      this.logger.error(`sid ${this.sid}: final sync of ${file.fid} failed: ${(err as Error).message}`);
+    })));
+  }
+
+  private adjustFileCount(delta: number): void {
+    this.fileCount += delta;
+    this.metrics.files.set(this.fileCount, this.labels);
+  }
+
+  /**
+   * Runs `fn` on the open file under its lock; null when the file does not
+   * exist (and `create` is false). An entry unlinked while we waited for its
+   * lock is acquired afresh.
+   */
+  private async withFile<T>(fid: FileId, create: boolean, mode: 'shared' | 'exclusive', fn: (file: OpenBins) => Promise<T>): Promise<T | null> {
+    const path = join(this.path, binsRelativePath(fid));
+    for (;;) {
+      const file = await this.files.acquire(path, fid, create);
+      if (!file) return null;
+      try {
+        const run = async (): Promise<T | typeof RETRY> => (file.deleted ? RETRY : fn(file));
+        const result = mode === 'shared' ? await file.lock.shared(run) : await file.lock.exclusive(run);
+        if (result !== RETRY) return result;
+      } finally {
+        this.files.release(file);
+      }
+    }
+  }
+}
+
+type CheckedSlot =
+  | { state: 'ok'; outcome: Omit<Extract<ReadOutcome, { state: 'ok' }>, 'payload'>; payload: Buffer }
+  | { state: 'absent' }
+  | { state: 'corrupt'; reason: string };
+
+/** Checks the slot at `start` of `buffer`, of which only the first `validBytes` came from the file. */
+function checkSlot(buffer: Buffer, start: number, strideBytes: number, validBytes: number): CheckedSlot {
+  if (start >= validBytes) return { state: 'absent' };
+  if (start + PROJECTION_HEADER_BYTES > validBytes) return { state: 'corrupt', reason: 'slot header truncated' };
+  const check = readProjectionHeader(buffer, start);
+  if (check.state !== 'ok') return check;
+  const { header } = check;
+  const payloadStart = start + PROJECTION_HEADER_BYTES;
+  if (header.payloadBytes > strideBytes - PROJECTION_HEADER_BYTES) return { state: 'corrupt', reason: 'payload length exceeds the slot' };
+  if (payloadStart + header.payloadBytes > validBytes) return { state: 'corrupt', reason: 'payload truncated' };
+  const payload = buffer.subarray(payloadStart, payloadStart + header.payloadBytes);
+  if (!checkPayload(header, payload)) return { state: 'corrupt', reason: 'payload CRC mismatch' };
+  return {
+    state: 'ok',
+    outcome: { state: 'ok', version: header.version, codec: header.codec, k: header.k, m: header.m, projection: header.index },
+    payload,
+  };
+}

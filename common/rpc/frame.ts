@@ -14,9 +14,13 @@
  * Limits are checked from the prefix before any byte of the body is kept,
  * so a peer announcing a huge frame is refused without allocating. Payloads
  * are handed up as views of the received chunk when a frame lies in one
- * chunk (no copy); a frame spanning chunks is copied once.
+ * chunk (no copy); a frame spanning chunks is copied once, into a buffer of
+ * its declared size allocated when its prefix is read (after the limits
+ * check): each chunk is copied as it arrives, while it is still in cache,
+ * and no list of chunks is kept for large frames.
  */
 import { MosaicError } from '../errors.js';
+import type { BufferPool } from './buffer-pool.js';
 
 export const FRAME_PREFIX_BYTES = 12;
 
@@ -29,6 +33,8 @@ export interface FrameLimits {
 export interface Frame {
   header: Buffer;
   payloads: Buffer[];
+  /** The buffer the frame was assembled in when it spanned chunks (header and payloads are views of it); undefined when they are views of a received chunk. */
+  assembled: Buffer | undefined;
 }
 
 /** The prefix of an outgoing frame; the caller writes [prefix, header, ...payloads] corked. */
@@ -58,26 +64,54 @@ export function encodeFramePrefix(header: Buffer, payloads: readonly Buffer[], l
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private bufferedBytes = 0;
+  /** The frame being assembled across chunks, and how much of it has arrived. */
+  private assembly: Buffer | undefined;
+  private assembledBytes = 0;
   limits: FrameLimits;
+  private readonly pool: BufferPool | undefined;
 
-  constructor(limits: FrameLimits) {
+  /** `pool`, when given, supplies the buffers frames spanning chunks are assembled in. */
+  constructor(limits: FrameLimits, pool?: BufferPool) {
     this.limits = limits;
+    this.pool = pool;
   }
 
   push(chunk: Buffer): void {
+    const assembly = this.assembly;
+    if (assembly !== undefined) {
+      const used = Math.min(chunk.length, assembly.length - this.assembledBytes);
+      chunk.copy(assembly, this.assembledBytes, 0, used);
+      this.assembledBytes += used;
+      if (used === chunk.length) return;
+      chunk = chunk.subarray(used);
+    }
     this.chunks.push(chunk);
     this.bufferedBytes += chunk.length;
   }
 
   /** The next whole frame, or undefined when more bytes are needed. */
   next(): Frame | undefined {
+    const assembly = this.assembly;
+    if (assembly !== undefined) {
+      if (this.assembledBytes < assembly.length) return undefined;
+      this.assembly = undefined;
+      return parseFrame(assembly, this.limits, assembly);
+    }
     if (this.bufferedBytes < 4) return undefined;
     const frameBytes = this.peekUInt32(0);
     if (frameBytes + 4 > this.limits.frameBytesMax) throw MosaicError.badFrame(`frame of ${frameBytes + 4} bytes > frameBytesMax ${this.limits.frameBytesMax}`);
     if (frameBytes < 8) throw MosaicError.badFrame(`frame of ${frameBytes + 4} bytes is shorter than its prefix`);
     const totalBytes = 4 + frameBytes;
-    if (this.bufferedBytes < totalBytes) return undefined;
-    return parseFrame(this.take(totalBytes), this.limits);
+    if (this.bufferedBytes < totalBytes) {
+      // Incomplete: move what has arrived into the frame's own buffer; push() fills the rest.
+      const buffered = this.bufferedBytes;
+      this.assembly = this.take(buffered, totalBytes);
+      this.assembledBytes = buffered;
+      return undefined;
+    }
+    const first = this.chunks[0]!;
+    const bytes = this.take(totalBytes, totalBytes);
+    return parseFrame(bytes, this.limits, bytes.buffer === first.buffer ? undefined : bytes);
   }
 
   private peekUInt32(offset: number): number {
@@ -87,16 +121,20 @@ export class FrameDecoder {
     return bytes.readUInt32BE(offset);
   }
 
-  /** Removes and returns the first `count` bytes: a view when they lie in one chunk. */
-  private take(count: number): Buffer {
+  /**
+   * Removes the first `count` bytes; returns them as a view when they lie in
+   * one chunk and `count` is the whole frame, else copied into a new buffer
+   * of `sizeBytes` (the frame's size).
+   */
+  private take(count: number, sizeBytes: number): Buffer {
     const first = this.chunks[0]!;
     let out: Buffer;
-    if (first.length >= count) {
+    if (first.length >= count && count === sizeBytes) {
       out = first.subarray(0, count);
       if (first.length === count) this.chunks.shift();
       else this.chunks[0] = first.subarray(count);
     } else {
-      out = Buffer.allocUnsafe(count);
+      out = this.pool ? this.pool.take(sizeBytes) : Buffer.allocUnsafe(sizeBytes);
       let filled = 0;
       while (filled < count) {
         const chunk = this.chunks[0]!;
@@ -112,7 +150,7 @@ export class FrameDecoder {
   }
 }
 
-function parseFrame(bytes: Buffer, limits: FrameLimits): Frame {
+function parseFrame(bytes: Buffer, limits: FrameLimits, assembled: Buffer | undefined): Frame {
   const headerBytes = bytes.readUInt32BE(4);
   const payloadCount = bytes.readUInt16BE(8);
   if (bytes.readUInt16BE(10) !== 0) throw MosaicError.badFrame('reserved prefix bits set');
@@ -131,5 +169,5 @@ function parseFrame(bytes: Buffer, limits: FrameLimits): Frame {
     payloads[i] = bytes.subarray(offset, offset + length);
     offset += length;
   }
-  return { header, payloads };
+  return { header, payloads, assembled };
 }

@@ -28,6 +28,8 @@ export interface RpcLimits {
   /** Reconnect backoff: doubles from min to max, with jitter. */
   reconnectBackoffMinMs: number;
   reconnectBackoffMaxMs: number;
+  /** Free receive buffers a server keeps for reuse by methods that borrow their payloads (see MethodSpec.borrowsRequestPayloads). Reached: further released buffers are left to the GC. */
+  receivePoolBytesMax: number;
   /** How long close() waits for in-flight handlers before closing sockets anyway. */
   drainTimeoutMs: number;
 }
@@ -44,6 +46,7 @@ export const DEFAULT_RPC_LIMITS: Readonly<RpcLimits> = Object.freeze({
   connectTimeoutMs: 5_000,
   reconnectBackoffMinMs: 50,
   reconnectBackoffMaxMs: 5_000,
+  receivePoolBytesMax: 64 * MiB,
   drainTimeoutMs: 10_000,
 });
 

@@ -13,6 +13,15 @@ export interface MethodSpec<Args, Result> {
   readonly requestPayloadsMax: number;
   /** Most raw payload buffers a reply may carry (0 = none). */
   readonly replyPayloadsMax: number;
+  /**
+   * The handler only borrows its request payloads: it neither keeps them
+   * nor has I/O on them still running once its promise settles (a write is
+   * awaited, not left in flight on abort). The server then reuses their
+   * memory for later frames once the reply is written, which saves a fresh
+   * allocation (page faults) per large request. Leave unset when in doubt:
+   * a handler that keeps a borrowed payload sees it overwritten.
+   */
+  readonly borrowsRequestPayloads?: boolean;
 }
 
 export function defineMethod<Args, Result>(spec: MethodSpec<Args, Result>): MethodSpec<Args, Result> {

@@ -15,6 +15,7 @@ import type { Address } from '../config.js';
 import { MosaicError } from '../errors.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './auth.js';
 import { FramedSocket } from './framed-socket.js';
+import { BufferPool } from './buffer-pool.js';
 import { resolveLimits, type RpcLimits } from './limits.js';
 import { PROTOCOL_VERSION, type Message } from './messages.js';
 import type { CallContext, Handler, MethodSpec } from './method.js';
@@ -38,11 +39,15 @@ export class RpcServer {
   private readonly connections = new Set<ServerConnection>();
   private server: Server | undefined;
   address: Address | undefined;
+  /** @internal Receive buffers shared by all connections (see buffer-pool.ts). */
+  readonly receivePool: BufferPool;
 
   constructor(options: RpcServerOptions) {
     if (options.secret.length === 0) throw MosaicError.invalid('RPC server secret must not be empty');
     this.options = options;
     this.limits = resolveLimits(options.limits);
+    // 64 KiB: below it Node's own allocator pool serves; 32 per class covers 16 x 1 MiB calls in flight with room.
+    this.receivePool = new BufferPool({ pooledBytesMin: 64 * 1024, pooledBytesMax: this.limits.receivePoolBytesMax, perClassMax: 32 });
   }
 
   handle<A, R>(method: MethodSpec<A, R>, handler: Handler<A, R>): this {
@@ -120,9 +125,9 @@ class ServerConnection {
     const limits = server.serverLimits;
     const handshakeLimits = { frameBytesMax: limits.handshakeFrameBytesMax, headerBytesMax: limits.handshakeFrameBytesMax, payloadsMax: 0 };
     this.framed = new FramedSocket(socket, limits, handshakeLimits, {
-      onMessage: (message, payloads) => this.onMessage(message, payloads),
+      onMessage: (message, payloads, assembled) => this.onMessage(message, payloads, assembled),
       onClose: (error) => this.onClose(error),
-    });
+    }, server.receivePool);
     this.handshakeTimer = setTimeout(() => {
       this.server.serverOptions.logger.warn(`${this.server.serverOptions.name}: ${this.peer} did not authenticate within ${limits.handshakeTimeoutMs} ms; closing`);
       this.framed.destroy();
@@ -141,7 +146,7 @@ class ServerConnection {
     if (error && error.code === 'EBADFRAME') this.logger.warn(`${this.server.serverOptions.name}: closed connection from ${this.peer}: ${error.message}`);
   }
 
-  private onMessage(message: Message, payloads: Buffer[]): void {
+  private onMessage(message: Message, payloads: Buffer[], assembled: Buffer | undefined): void {
     if (!this.authenticated) {
       this.onHandshake(message);
       return;
@@ -151,7 +156,7 @@ class ServerConnection {
       return;
     }
     this.armIdleTimer();
-    void this.dispatch(message.id, message.method, message.args, message.timeoutMs, payloads);
+    void this.dispatch(message.id, message.method, message.args, message.timeoutMs, payloads, assembled);
   }
 
   private onHandshake(message: Message): void {
@@ -184,7 +189,13 @@ class ServerConnection {
     this.idleTimer.unref();
   }
 
-  private async dispatch(id: number, name: string, rawArgs: unknown, timeoutMs: number, payloads: Buffer[]): Promise<void> {
+  /**
+   * Runs one request to its reply. `assembled` (the frame's own buffer, when
+   * it spanned chunks) goes back to the pool once the reply is written, if
+   * no handler saw the payloads or the method only borrows them; otherwise
+   * the handler owns it and the GC reclaims it.
+   */
+  private async dispatch(id: number, name: string, rawArgs: unknown, timeoutMs: number, payloads: Buffer[], assembled: Buffer | undefined): Promise<void> {
     const limits = this.server.serverLimits;
     this.inflight++;
     // Backpressure: stop reading this socket while it has too much in flight.
@@ -192,6 +203,8 @@ class ServerConnection {
     const controller = new AbortController();
     this.controllers.add(controller);
     const timer = setTimeout(abortAtDeadline, timeoutMs, controller, name, timeoutMs);
+    let recycle = assembled !== undefined;
+    const release = recycle ? (): void => this.server.receivePool.release(assembled!) : undefined;
     try {
       const registered = this.server.lookup(name);
       if (!registered) throw new MosaicError('EUNKNOWNMETHOD', `no method ${JSON.stringify(name)}`);
@@ -199,13 +212,15 @@ class ServerConnection {
       if (payloads.length > method.requestPayloadsMax) throw MosaicError.invalid(`${name} takes at most ${method.requestPayloadsMax} payloads, got ${payloads.length}`);
       const args = method.decodeArgs(rawArgs);
       const context: CallContext = { peer: this.peer, deadlineMs: Date.now() + timeoutMs, signal: controller.signal };
+      recycle &&= method.borrowsRequestPayloads === true;
       const reply = await handler(args, payloads, context);
-      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? []);
+      // The reply may carry views of the request's buffer: recycle it only once written.
+      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? [], recycle ? release : undefined);
     } catch (err) {
       const error = MosaicError.from(err);
       if (!(err instanceof MosaicError)) this.logger.error(`${this.server.serverOptions.name}: ${name} from ${this.peer} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
       try {
-        this.framed.send({ kind: 'error', id, code: error.code, message: error.detail });
+        this.framed.send({ kind: 'error', id, code: error.code, message: error.detail }, [], recycle ? release : undefined);
       } catch (sendError) {
         this.logger.error(`${this.server.serverOptions.name}: cannot send error reply: ${(sendError as Error).message}`);
       }

@@ -5,6 +5,7 @@ import { RpcClient, type RpcClientOptions } from '../../common/rpc/client.js';
 import { defineMethod } from '../../common/rpc/method.js';
 import { bytes, decoderOf, object, optional, string, uint } from '../../common/validate.js';
 import { MosaicError } from '../../common/errors.js';
+import { crc32c } from '../../common/crc32c.js';
 import { silentLogger } from '../../common/logging.js';
 import type { Address } from '../../common/config.js';
 import type { RpcLimits } from '../../common/rpc/limits.js';
@@ -47,6 +48,8 @@ export interface TestServer {
   server: RpcServer;
   address: Address;
   aborts: string[];
+  /** Payloads the `keep` handler kept. */
+  kept: Buffer[];
 }
 
 export async function startServer(t: ExecutionContext, port = 0, limits?: Partial<RpcLimits>): Promise<TestServer> {
@@ -68,9 +71,18 @@ export async function startServer(t: ExecutionContext, port = 0, limits?: Partia
     if (args.code === 'TypeError') throw new TypeError('a bug in a handler');
     throw new MosaicError(args.code as 'ENOENT', `asked to fail with ${args.code}`);
   });
+  server.handle(checksum, async (args, payloads) => {
+    await new Promise((resolve) => setTimeout(resolve, args.waitMs));
+    return { result: { crcs: payloads.map((p) => crc32c(p)) } };
+  });
+  const kept: Buffer[] = [];
+  server.handle(keep, async (_args, payloads) => {
+    kept.push(...payloads);
+    return { result: null };
+  });
   const address = await server.listen({ host: '127.0.0.1', port });
   t.teardown(() => server.close());
-  return { server, address, aborts };
+  return { server, address, aborts, kept };
 }
 
 export function client(t: ExecutionContext, address: Address, options: Partial<RpcClientOptions> = {}): RpcClient {
@@ -78,3 +90,22 @@ export function client(t: ExecutionContext, address: Address, options: Partial<R
   t.teardown(() => rpc.close());
   return rpc;
 }
+
+/** Answers the CRC32C of each payload after a short wait: a handler that only borrows its payloads. */
+export const checksum = defineMethod<{ waitMs: number }, { crcs: number[] }>({
+  name: 'test.checksum',
+  decodeArgs: decoderOf(object({ waitMs: uint(1000) })),
+  decodeResult: (raw) => raw as { crcs: number[] },
+  requestPayloadsMax: 4,
+  replyPayloadsMax: 0,
+  borrowsRequestPayloads: true,
+});
+
+/** Keeps its payloads after replying (into `kept`): a handler that owns them. */
+export const keep = defineMethod<Record<string, never>, null>({
+  name: 'test.keep',
+  decodeArgs: decoderOf(object({})),
+  decodeResult: () => null,
+  requestPayloadsMax: 4,
+  replyPayloadsMax: 0,
+});

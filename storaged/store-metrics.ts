@@ -11,7 +11,6 @@ export interface StoreMetrics {
   slotsRead: Counter;
   bytesRead: Counter;
   corruptSlots: Counter;
-  syncs: Counter;
   scrubbedSlots: Counter;
   capacityBytes: Gauge;
   freeBytes: Gauge;
@@ -28,7 +27,6 @@ export function createStoreMetrics(registry: MetricsRegistry): StoreMetrics {
     slotsRead: registry.counter('storaged_slots_read_total', 'Slots read, by state (ok, absent, corrupt).', ['sid', 'state']),
     bytesRead: registry.counter('storaged_read_bytes_total', 'Payload bytes returned by reads.', ['sid']),
     corruptSlots: registry.counter('storaged_corrupt_slots_total', 'Slots found failing their CRC (by read or scrub).', ['sid']),
-    syncs: registry.counter('storaged_syncs_total', 'fdatasync calls of bins files (durable writes share them).'),
     scrubbedSlots: registry.counter('storaged_scrubbed_slots_total', 'Slots examined by scrub.', ['sid']),
     capacityBytes: registry.gauge('storaged_capacity_bytes', 'Size of the filesystem holding the sid.', ['sid']),
     freeBytes: registry.gauge('storaged_free_bytes', 'Bytes available to storaged on the sid.', ['sid']),

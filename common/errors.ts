@@ -54,7 +54,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 ]);
 
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (POSIX_CODES.has(value) || value in ERRNO_OF_MOSAIC_CODE);
+  return typeof value === 'string' && (POSIX_CODES.has(value) || Object.hasOwn(ERRNO_OF_MOSAIC_CODE, value));
 }
 
 export class MosaicError extends Error {

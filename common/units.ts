@@ -44,7 +44,10 @@ export function formatBytes(bytes: number): string {
 
 /** Parses "500ms", "30s", "5m", "1h", or a plain number of milliseconds. */
 export function parseDurationMs(text: string | number): number {
-  if (typeof text === 'number') return text;
+  if (typeof text === 'number') {
+    if (!Number.isFinite(text) || text < 0) throw MosaicError.invalid(`duration ${text} is not a non-negative number of milliseconds`);
+    return text;
+  }
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
   if (!match) throw MosaicError.invalid(`cannot read "${text}" as a duration (examples: 500ms, 30s, 5m)`);
   const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];

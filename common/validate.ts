@@ -60,7 +60,7 @@ type Decoded<S extends Shape> = { [K in keyof S]: ReturnType<S[K]> };
 export const object = <S extends Shape>(shape: S): Decoder<Decoded<S>> => (raw, path) => {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || raw instanceof Uint8Array) reject(path, 'an object', raw);
   const input = raw as Record<string, unknown>;
-  for (const key of Object.keys(input)) if (!(key in shape)) reject(`${path}.${key}`, 'no such field', input[key]);
+  for (const key of Object.keys(input)) if (!Object.hasOwn(shape, key)) reject(`${path}.${key}`, 'no such field', input[key]);
   const out: Record<string, unknown> = {};
   for (const [key, decoder] of Object.entries(shape)) {
     const value = decoder(input[key], `${path}.${key}`);

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { client, echo, fail, sleep, startServer, unregistered } from './helpers.js';
 import { MosaicError } from '../../common/errors.js';
 import { MiB } from '../../common/units.js';
@@ -146,4 +147,15 @@ test('a caller abort settles the call at once', async (t) => {
   const pending = rpc.call(sleep, { ms: 5_000 }, { signal: controller.signal });
   controller.abort();
   t.is((await t.throwsAsync(pending, { instanceOf: MosaicError })).code, 'ECLOSED');
+});
+
+test('a peer that never answers the challenge is disconnected after handshakeTimeoutMs', async (t) => {
+  const { address, server } = await startServer(t, 0, { handshakeTimeoutMs: 100 });
+  const socket = connect(address.port, address.host);
+  socket.on('error', () => undefined);
+  socket.resume();
+  t.teardown(() => socket.destroy());
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  for (let i = 0; i < 100 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(server.connectionCount, 0);
 });

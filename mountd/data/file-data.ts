@@ -29,7 +29,7 @@ import { MosaicError } from '../../common/errors.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { StripeGeometry } from './stripe-math.js';
 import type { StripeIo, WriteReport } from './stripe-io.js';
-import type { StripeVersions } from './stripe-versions.js';
+import type { VersionSource } from './stripe-versions.js';
 
 export interface FileDataOptions {
   /** Stripes fetched ahead of a sequential reader. */
@@ -40,7 +40,7 @@ export interface FileDataOptions {
 
 export interface FileDataEdges {
   io: StripeIo;
-  versions: StripeVersions;
+  versions: VersionSource;
   budget: MemoryBudget;
   /** A write or truncate reached fewer than all nodes: exportd must queue the file for repair. */
   reportRepair: () => void;

@@ -23,7 +23,12 @@ export const COUNTER_BITS = 21;
 const COUNTER_LIMIT = 2 ** COUNTER_BITS;
 export const WRITE_GEN_MAX = 2 ** 32 - 1;
 
-export class StripeVersions {
+/** Where a file's flushes take their stripe versions (a StripeVersions, or the mount's wrapper that opens for writing first). */
+export interface VersionSource {
+  next(): Promise<number>;
+}
+
+export class StripeVersions implements VersionSource {
   private writeGen: number;
   private counter = 0;
   private renewing: Promise<void> | undefined;

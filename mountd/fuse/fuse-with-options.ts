@@ -60,8 +60,9 @@
  *    lock/flock ops libfuse clears FUSE_CAP_POSIX_LOCKS/FLOCK_LOCKS, so the
  *    kernel keeps locks locally: correct within one mount.
  *  - getxattr copies the value into the kernel's buffer without a bound and
- *    answers value.length: a handler must return -ERANGE itself when the
- *    buffer (size > 0) is too small; listxattr likewise.
+ *    answers value.length, and the handler never sees the buffer's size;
+ *    listxattr likewise (and answers the size query with 128 bytes extra):
+ *    FuseWithOptions replaces both glue methods to answer ERANGE itself.
  *  - Threads: fuse_loop_mt runs up to 10 worker threads; each blocks until
  *    its JS callback signals, so at most 10 requests are in flight in JS,
  *    in no guaranteed order (a read may overtake a write to the same range
@@ -73,6 +74,7 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type FuseNative from 'fuse-native';
 import type { FuseOps } from 'fuse-native';
 import { MosaicError } from '../../common/errors.js';
@@ -142,6 +144,9 @@ type FuseClass = typeof FuseNative;
 
 let fuseClass: FuseClass | undefined;
 
+type XattrSignal = (errOrBytes: number, buffer: ArrayBufferLike) => void;
+const { ERANGE, ENODATA, EIO } = osConstants.errno;
+
 /**
  * Loads fuse-native, or explains what is missing: /dev/fuse (no FUSE in the
  * kernel or container), libfuse.so.2 (Debian: apt-get install libfuse2 fuse),
@@ -173,6 +178,30 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, options: FuseM
   class FuseWithOptions extends Fuse {
     protected override _fuseOptions(): string {
       return text;
+    }
+
+    // fuse-native copies a value or name list into the kernel's buffer
+    // without checking its size, and the handlers never learn that size:
+    // answer ERANGE here when the buffer (size > 0: not the size query) is
+    // too small, as getxattr(2) and listxattr(2) require.
+    _op_getxattr(signal: XattrSignal, path: string, name: string, valueBuf: Buffer, position: number): void {
+      ops.getxattr!(path, name, position, (err, value) => {
+        if (err === 0 && value && valueBuf.length > 0 && value.length > valueBuf.length) return signal(-ERANGE, valueBuf.buffer);
+        if (err !== 0 || !value) return signal(err === 0 ? -ENODATA : err, valueBuf.buffer);
+        value.copy(valueBuf);
+        return signal(value.length, valueBuf.buffer);
+      });
+    }
+
+    _op_listxattr(signal: XattrSignal, path: string, listBuf: Buffer): void {
+      ops.listxattr!(path, (err, names) => {
+        if (err !== 0 || !names) return signal(err === 0 ? -EIO : err, listBuf.buffer);
+        const list = Buffer.from(names.map((n) => `${n}\0`).join(''));
+        if (listBuf.length === 0) return signal(list.length, listBuf.buffer);
+        if (list.length > listBuf.length) return signal(-ERANGE, listBuf.buffer);
+        list.copy(listBuf);
+        return signal(list.length, listBuf.buffer);
+      });
     }
   }
   const fuse = new FuseWithOptions(mountpoint, ops, { timeout: false, force: true });

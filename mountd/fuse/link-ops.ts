@@ -1,0 +1,28 @@
+/**
+ * Hard links and symlinks: link, symlink, readlink. A new hard link changes
+ * the inode's nlink and ctime: exportd's answer replaces the cached
+ * attributes, which every name of the inode shares (the cache is per
+ * inode), so `stat` on any name shows the new nlink at once.
+ */
+import type { FuseOps } from 'fuse-native';
+import { link, readlink, symlink } from '../../common/protocol/exportd-namespace.js';
+import { answer, answerWith, type FsContext } from './context.js';
+
+export function linkOps(ctx: FsContext): FuseOps {
+  return {
+    link: (src, dest, cb) => answer(ctx, 'link', cb, async () => {
+      const ino = await ctx.walker.ino(src);
+      const { parent, name } = await ctx.walker.parentOf(dest);
+      const info = await ctx.meta.call(link, { ino, newParent: parent, newName: name });
+      ctx.cache.dropAttr(parent);
+      ctx.cache.putEntry(parent, name, info);
+    }),
+    symlink: (target, path, cb) => answer(ctx, 'symlink', cb, async () => {
+      const { parent, name } = await ctx.walker.parentOf(path);
+      const info = await ctx.meta.call(symlink, { parent, name, target });
+      ctx.cache.dropAttr(parent);
+      ctx.cache.putEntry(parent, name, info);
+    }),
+    readlink: (path, cb) => answerWith(ctx, 'readlink', cb, async () => (await ctx.meta.call(readlink, { ino: await ctx.walker.ino(path) })).target),
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Extended attributes: setxattr, getxattr, listxattr, removexattr, stored
+ * by exportd (its limits: names 255 bytes, values 64 KiB). fuse-native does
+ * not tell the handlers the caller's buffer size; FuseWithOptions checks it
+ * (ERANGE) before copying, see fuse-with-options.ts. A missing attribute is
+ * ENODATA. Changing an xattr changes ctime: the cached attributes go.
+ */
+import type { FuseOps } from 'fuse-native';
+import { getxattr, listxattr, removexattr, setxattr } from '../../common/protocol/exportd-namespace.js';
+import { answer, answerWith, type FsContext } from './context.js';
+
+export function xattrOps(ctx: FsContext): FuseOps {
+  return {
+    setxattr: (path, name, value, _position, flags, cb) => answer(ctx, 'setxattr', cb, async () => {
+      const ino = await ctx.walker.ino(path);
+      await ctx.meta.call(setxattr, { ino, name, value: Buffer.from(value), flags });
+      ctx.cache.dropAttr(ino);
+    }),
+    getxattr: (path, name, _position, cb) => answerWith(ctx, 'getxattr', cb, async () =>
+      (await ctx.meta.call(getxattr, { ino: await ctx.walker.ino(path), name, sizeMax: 0 })).value),
+    listxattr: (path, cb) => answerWith(ctx, 'listxattr', cb, async () =>
+      (await ctx.meta.call(listxattr, { ino: await ctx.walker.ino(path), sizeMax: 0 })).names),
+    removexattr: (path, name, cb) => answer(ctx, 'removexattr', cb, async () => {
+      const ino = await ctx.walker.ino(path);
+      await ctx.meta.call(removexattr, { ino, name });
+      ctx.cache.dropAttr(ino);
+    }),
+  };
+}

@@ -1,0 +1,75 @@
+/**
+ * Short-lived caches of exportd's answers: name -> inode (per parent) and
+ * inode -> attributes (with the distribution of regular files). Entries
+ * expire after their TTL; our own changes drop or replace what they touch
+ * (the callers in mountd/fuse/*-ops.ts do that), so this mount sees its own
+ * changes at once and other clients' within the TTL. Both maps are bounded:
+ * past entriesMax the oldest insertions go first.
+ */
+import type { NodeInfo } from '../../common/protocol/exportd-namespace.js';
+
+export interface MetaCacheOptions {
+  entryTtlMs: number;
+  attrTtlMs: number;
+  entriesMax: number;
+}
+
+interface Timed<T> {
+  value: T;
+  expiresAtMs: number;
+}
+
+export class MetaCache {
+  private readonly entries = new Map<string, Timed<number>>();
+  private readonly attrs = new Map<number, Timed<NodeInfo>>();
+  private readonly options: MetaCacheOptions;
+
+  constructor(options: MetaCacheOptions) {
+    this.options = options;
+  }
+
+  entry(parent: number, name: string): number | undefined {
+    return fresh(this.entries, entryKey(parent, name));
+  }
+
+  /** Caches the name and the inode's attributes. */
+  putEntry(parent: number, name: string, info: NodeInfo): void {
+    put(this.entries, entryKey(parent, name), info.attr.ino, this.options.entryTtlMs, this.options.entriesMax);
+    this.putAttr(info);
+  }
+
+  dropEntry(parent: number, name: string): void {
+    this.entries.delete(entryKey(parent, name));
+  }
+
+  attr(ino: number): NodeInfo | undefined {
+    return fresh(this.attrs, ino);
+  }
+
+  putAttr(info: NodeInfo): void {
+    put(this.attrs, info.attr.ino, info, this.options.attrTtlMs, this.options.entriesMax);
+  }
+
+  dropAttr(ino: number): void {
+    this.attrs.delete(ino);
+  }
+}
+
+function entryKey(parent: number, name: string): string {
+  return `${parent}/${name}`;
+}
+
+function fresh<K, T>(map: Map<K, Timed<T>>, key: K): T | undefined {
+  const timed = map.get(key);
+  if (!timed) return undefined;
+  if (Date.now() < timed.expiresAtMs) return timed.value;
+  map.delete(key);
+  return undefined;
+}
+
+function put<K, T>(map: Map<K, Timed<T>>, key: K, value: T, ttlMs: number, max: number): void {
+  if (ttlMs <= 0) return;
+  map.delete(key);
+  map.set(key, { value, expiresAtMs: Date.now() + ttlMs });
+  while (map.size > max) map.delete(map.keys().next().value as K);
+}

@@ -117,13 +117,23 @@ export class SlotStore {
   }
 
   private async writeFile(fid: FileId, writes: SlotWrite[], durable: boolean): Promise<WriteOutcome[]> {
+    const path = join(this.path, binsRelativePath(fid));
     try {
       for (;;) {
-        const outcomes = await this.withFile(fid, true, 'shared', (file) =>
-          file.header.state === 'none' ? Promise.resolve(null) : this.writeSlots(file, writes, durable));
-        if (outcomes) return outcomes;
-        // First write of the file: its header page, alone on the file.
-        await this.withFile(fid, true, 'exclusive', (file) => this.createHeader(file, writes[0]!.item.slotPayloadBytes));
+        // One acquire for both steps: the entry (and what it knows about
+        // having created the file) cannot be evicted between them.
+        const file = (await this.files.acquire(path, fid, true))!;
+        try {
+          // First write of the file: its header page, alone on the file.
+          if (file.header.state === 'none') {
+            await file.lock.exclusive(() => (file.deleted ? Promise.resolve() : this.createHeader(file, writes[0]!.item.slotPayloadBytes)));
+          }
+          const outcomes = await file.lock.shared(() =>
+            file.deleted || file.header.state === 'none' ? Promise.resolve(null) : this.writeSlots(file, writes, durable));
+          if (outcomes) return outcomes;
+        } finally {
+          this.files.release(file);
+        }
       }
     } catch (err) {
       const code = MosaicError.from(err).code;

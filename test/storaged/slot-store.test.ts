@@ -1,0 +1,169 @@
+/**
+ * The slot store under fault layers wrapped around the real filesystem
+ * (the FileIo seam): torn writes at every kind of cut, flipped bits on
+ * read, EIO from writes and syncs; and its bounds: grouped syncs, the open
+ * file LRU, the sid marker.
+ */
+import test from 'ava';
+import { join } from 'node:path';
+import { newFileId } from '../../common/ids.js';
+import { silentLogger } from '../../common/logging.js';
+import { MetricsRegistry } from '../../common/metrics.js';
+import { slotOffsetOf, slotStrideBytesOf } from '../../storaged/bins-format.js';
+import { realFileIo, type BinsHandle, type FileIo } from '../../storaged/file-io.js';
+import { OpenFiles } from '../../storaged/open-files.js';
+import { SlotStore } from '../../storaged/slot-store.js';
+import { createStoreMetrics } from '../../storaged/store-metrics.js';
+import { item, tempDir } from './helpers.js';
+import { Random, testSeed } from '../lib/random.js';
+
+interface Faults {
+  /** Cut the next slot write after this many bytes, then fail it with EIO (a crash mid-write). */
+  tearNextWriteAtBytes?: number;
+  failWrites?: boolean;
+  failSyncs?: boolean;
+  /** Flip this bit of every read covering this file offset. */
+  flipReadAt?: number;
+  syncs: number;
+}
+
+/** Real file I/O with switchable faults. */
+function faultyIo(faults: Faults): FileIo {
+  const wrap = (handle: BinsHandle): BinsHandle => ({
+    read: async (buffer, offset, length, position) => {
+      const result = await handle.read(buffer, offset, length, position);
+      const at = faults.flipReadAt;
+      if (at !== undefined && at >= position && at < position + result.bytesRead) buffer[offset + at - position]! ^= 0x04;
+      return result;
+    },
+    writev: async (buffers, position) => {
+      if (faults.failWrites) throw Object.assign(new Error('injected EIO'), { code: 'EIO' });
+      const cut = faults.tearNextWriteAtBytes;
+      if (cut !== undefined && position > 0) {
+        faults.tearNextWriteAtBytes = undefined;
+        await handle.writev([Buffer.concat(buffers).subarray(0, cut)], position);
+        throw Object.assign(new Error('injected torn write'), { code: 'EIO' });
+      }
+      return handle.writev(buffers, position);
+    },
+    datasync: async () => {
+      faults.syncs++;
+      if (faults.failSyncs) throw Object.assign(new Error('injected EIO on fdatasync'), { code: 'EIO' });
+      return handle.datasync();
+    },
+    truncate: (lengthBytes) => handle.truncate(lengthBytes),
+    stat: () => handle.stat(),
+    close: () => handle.close(),
+  });
+  return { ...realFileIo, open: async (path, create) => wrap(await realFileIo.open(path, create)) };
+}
+
+async function openStore(t: import('ava').ExecutionContext, io: FileIo, openFilesMax = 64) {
+  const dir = tempDir(t);
+  const files = new OpenFiles(io, openFilesMax);
+  t.teardown(() => files.closeAll());
+  const store = await SlotStore.open({
+    sid: 1, path: join(dir, 'sid1'), io, files, logger: silentLogger(),
+    metrics: createStoreMetrics(new MetricsRegistry()), scrubBytesPerSecond: 0,
+  });
+  return { store, files, dir };
+}
+
+const SLOT = 8192;
+
+test('a write torn at any byte leaves the old slot or a corrupt one, never wrong bytes', async (t) => {
+  const seed = testSeed();
+  t.log(`seed ${seed}`);
+  const random = new Random(seed);
+  const faults: Faults = { syncs: 0 };
+  const { store } = await openStore(t, faultyIo(faults));
+  const seen = { old: 0, corrupt: 0 };
+  const cuts = [1, 16, 31, 32, 33, 4096, 4128, SLOT + 31];
+  for (let i = 0; i < 24; i++) cuts.push(1 + random.below(SLOT + 31));
+  for (const cut of cuts) {
+    const fid = newFileId();
+    const old = random.fill(Buffer.alloc(SLOT));
+    const fresh = random.fill(Buffer.alloc(SLOT));
+    t.deepEqual(await store.write([{ item: item(fid, 2, 1, SLOT), payload: old }], false), [{ status: 'ok' }]);
+    faults.tearNextWriteAtBytes = cut;
+    t.deepEqual(await store.write([{ item: item(fid, 2, 2, SLOT), payload: fresh }], false), [{ status: 'failed', code: 'EIO' }]);
+    const read = await store.read(fid, 2, 1);
+    const outcome = read.stripes[0]!;
+    if (outcome.state === 'ok') {
+      t.is(outcome.version, 1, `cut ${cut}`);
+      t.true(read.payloads[outcome.payload]!.equals(old), `cut ${cut}: old bytes`);
+      seen.old++;
+    } else {
+      t.is(outcome.state, 'corrupt', `cut ${cut}`);
+      seen.corrupt++;
+    }
+  }
+  t.log(`torn writes: ${seen.old} read as the old slot, ${seen.corrupt} as corrupt`);
+  t.true(seen.corrupt > 0);
+});
+
+test('a bit flipped under a read is reported corrupt, and the other slots still read', async (t) => {
+  const faults: Faults = { syncs: 0 };
+  const { store } = await openStore(t, faultyIo(faults));
+  const fid = newFileId();
+  const payloads = [0, 1, 2].map((stripe) => Buffer.alloc(SLOT, stripe + 1));
+  await store.write(payloads.map((payload, stripe) => ({ item: item(fid, stripe, 1, SLOT), payload })), false);
+  faults.flipReadAt = slotOffsetOf(1, slotStrideBytesOf(SLOT)) + 32 + 5000;
+  const read = await store.read(fid, 0, 3);
+  t.deepEqual(read.stripes.map((stripe) => stripe.state), ['ok', 'corrupt', 'ok']);
+  t.is(read.payloads.length, 2);
+  t.true(read.payloads[1]!.equals(payloads[2]!));
+  faults.flipReadAt = slotOffsetOf(2, slotStrideBytesOf(SLOT)) + 20; // slot 2's header, version field
+  const again = await store.read(fid, 2, 1);
+  t.like(again.stripes[0], { state: 'corrupt', reason: 'header CRC mismatch' });
+});
+
+test('EIO from the disk fails the stripes it hit; a failed sync fails a durable write', async (t) => {
+  const faults: Faults = { syncs: 0 };
+  const { store } = await openStore(t, faultyIo(faults));
+  const fid = newFileId();
+  await store.write([{ item: item(fid, 0, 1, SLOT), payload: Buffer.alloc(10) }], false);
+  faults.failWrites = true;
+  t.deepEqual(await store.write([{ item: item(fid, 1, 1, SLOT), payload: Buffer.alloc(10) }], false), [{ status: 'failed', code: 'EIO' }]);
+  faults.failWrites = false;
+  faults.failSyncs = true;
+  t.deepEqual(await store.write([{ item: item(fid, 1, 1, SLOT), payload: Buffer.alloc(10) }], true), [{ status: 'failed', code: 'EIO' }]);
+  t.deepEqual(await store.write([{ item: item(fid, 1, 1, SLOT), payload: Buffer.alloc(10) }], false), [{ status: 'ok' }]);
+  t.like((await store.read(fid, 0, 1)).stripes[0], { state: 'ok' });
+});
+
+test('concurrent durable writes to one file share their fdatasyncs', async (t) => {
+  const faults: Faults = { syncs: 0 };
+  const { store } = await openStore(t, faultyIo(faults));
+  const fid = newFileId();
+  await store.write([{ item: item(fid, 0, 1, SLOT), payload: Buffer.alloc(1) }], false);
+  const writes = Array.from({ length: 32 }, (_, stripe) => store.write([{ item: item(fid, stripe, 2, SLOT), payload: Buffer.alloc(SLOT, stripe) }], true));
+  const outcomes = (await Promise.all(writes)).flat();
+  t.true(outcomes.every((outcome) => outcome.status === 'ok'));
+  t.true(faults.syncs >= 1 && faults.syncs < 32, `${faults.syncs} syncs for 32 durable writes`);
+  t.log(`${faults.syncs} fdatasync calls for 32 concurrent durable writes`);
+});
+
+test('open files stay within openFilesMax; evicted files reopen on demand', async (t) => {
+  const { store, files } = await openStore(t, realFileIo, 16);
+  const fids = Array.from({ length: 80 }, () => newFileId());
+  await Promise.all(fids.map((fid, index) => store.write([{ item: item(fid, 0, 1, 64), payload: Buffer.from(`file ${index}`) }], false)));
+  t.true(files.size <= 16, `${files.size} open`);
+  for (const [index, fid] of fids.entries()) {
+    const read = await store.read(fid, 0, 1);
+    t.is(read.payloads[0]!.toString(), `file ${index}`);
+  }
+  t.true(files.size <= 16);
+  t.is((await store.stat()).fileCount, 80);
+});
+
+test('read replies stop at readReplyBytesMax and say so by their length', async (t) => {
+  const { store } = await openStore(t, realFileIo);
+  const fid = newFileId();
+  const bigSlot = 16 * 1024 * 1024;
+  await store.write([{ item: item(fid, 5, 1, bigSlot), payload: Buffer.alloc(10) }], false);
+  // 64 MiB / (16 MiB + 4 KiB stride) = 3 slots per reply.
+  const read = await store.read(fid, 4, 10);
+  t.is(read.stripes.length, 3);
+  t.deepEqual(read.stripes.map((stripe) => stripe.state), ['absent', 'ok', 'absent']);
+});

@@ -5,9 +5,10 @@
  * throughput (a plain TCP sink copying into fresh 1 MiB buffers ran at 55-70%
  * of one that did not, and at ~100% when the buffer was reused).
  *
- * Invariants: a buffer comes back only through release(), which only the
- * server calls, and only for a method that declares borrowsRequestPayloads
- * after its handler settled and its reply was written; a buffer that is
+ * Invariants: a buffer comes back only through release(): on a server for
+ * a method that declares borrowsRequestPayloads, after its handler settled
+ * and its reply was written; on a client when the caller gives a reply's
+ * payloads back (RpcClient.release); a buffer that is
  * never released is simply left to the GC (so ownership handed to a caller
  * is always safe). Sizes are rounded up to a power of two from
  * pooledBytesMin; each size class keeps at most `perClassMax` free buffers
@@ -48,7 +49,7 @@ export class BufferPool {
     return Buffer.from(backing, 0, sizeBytes);
   }
 
-  /** Gives back a buffer from take(); the caller must hold no view of it any more. */
+  /** Gives back a buffer from take() (or any view of it); the caller must hold no view of it any more. */
   release(buffer: Buffer): void {
     const backing = buffer.buffer;
     if (!(backing instanceof ArrayBuffer) || !this.owned.has(backing)) return;

@@ -34,6 +34,7 @@ import { MosaicError } from '../errors.js';
 import { silentLogger } from '../logging.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './auth.js';
 import { FramedSocket } from './framed-socket.js';
+import { BufferPool } from './buffer-pool.js';
 import { DEFAULT_CALL_TIMEOUT_MS, resolveLimits, type RpcLimits } from './limits.js';
 import { REQUEST_ID_MAX, type Message } from './messages.js';
 import type { MethodSpec } from './method.js';
@@ -87,6 +88,8 @@ export class RpcClient {
   private backoffTimer: NodeJS.Timeout | undefined;
   /** Why the last connection attempt failed: what calls get during the backoff. */
   private lastConnectError: MosaicError | undefined;
+  /** Buffers large replies are assembled in; refilled only through release(). */
+  private readonly receivePool: BufferPool;
   /** Set by the first successful handshake: from then on, calls wait for reconnections. */
   private everConnected = false;
 
@@ -98,6 +101,18 @@ export class RpcClient {
     this.limits = resolveLimits(options.limits);
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.backoffMs = this.limits.reconnectBackoffMinMs;
+    this.receivePool = new BufferPool({ pooledBytesMin: 64 * 1024, pooledBytesMax: this.limits.receivePoolBytesMax, perClassMax: 32 });
+  }
+
+  /**
+   * Gives back the payloads of a reply the caller is done with (all of
+   * them, once: they may share one buffer), so their memory receives later
+   * replies instead of a fresh allocation per large reply. Optional: a
+   * reply never released is reclaimed by the GC. After release the caller
+   * must hold no view of them, or it sees later replies' bytes.
+   */
+  release(payloads: readonly Buffer[]): void {
+    for (const payload of payloads) this.receivePool.release(payload);
   }
 
   call<A, R>(method: MethodSpec<A, R>, args: A, options: CallOptions = {}): Promise<{ result: R; payloads: Buffer[] }> {
@@ -254,7 +269,7 @@ export class RpcClient {
         clearTimeout(connectTimer);
         this.onDisconnect(framed, refused ?? error);
       },
-    });
+    }, this.receivePool);
   }
 
   private onReady(framed: FramedSocket): void {

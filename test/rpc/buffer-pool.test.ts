@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { BufferPool } from '../../common/rpc/buffer-pool.js';
 import { crc32c } from '../../common/crc32c.js';
 import { MiB, KiB } from '../../common/units.js';
-import { checksum, client, keep, startServer } from './helpers.js';
+import { checksum, client, echo, keep, startServer } from './helpers.js';
 
 test('released buffers are reused by size class, within the bounds', (t) => {
   const pool = new BufferPool({ pooledBytesMin: 64 * KiB, pooledBytesMax: 4 * MiB, perClassMax: 2 });
@@ -47,4 +47,25 @@ test('a method that does not borrow owns its payloads: later traffic never overw
   await Promise.all(Array.from({ length: 32 }, () => rpc.call(checksum, { waitMs: 0 }, { payloads: [randomBytes(MiB)] })));
   t.is(kept.length, sent.length);
   t.true(kept.every((payload, i) => payload.equals(sent[i]!)));
+});
+
+test('reply buffers a caller releases receive later replies, each reply byte-exact when read', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  const seen = new Set<ArrayBufferLike>();
+  let reused = 0;
+  let exact = 0;
+  const worker = async (w: number): Promise<void> => {
+    for (let i = 0; i < 8; i++) {
+      const payload = randomBytes(MiB);
+      const reply = await rpc.call(echo, { text: 'r', n: w }, { payloads: [payload] });
+      if (reply.payloads[0]!.equals(Buffer.from(payload).reverse())) exact++;
+      if (seen.has(reply.payloads[0]!.buffer)) reused++;
+      seen.add(reply.payloads[0]!.buffer);
+      rpc.release(reply.payloads);
+    }
+  };
+  await Promise.all([0, 1, 2, 3].map(worker));
+  t.is(exact, 32);
+  t.true(reused > 0, 'released buffers were used again');
 });

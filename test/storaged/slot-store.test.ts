@@ -58,13 +58,13 @@ function faultyIo(faults: Faults): FileIo {
   return { ...realFileIo, open: async (path, create) => wrap(await realFileIo.open(path, create)) };
 }
 
-async function openStore(t: import('ava').ExecutionContext, io: FileIo, openFilesMax = 64) {
+async function openStore(t: import('ava').ExecutionContext, io: FileIo, openFilesMax = 64, scrubBytesPerSecond = 0) {
   const dir = tempDir(t);
   const files = new OpenFiles(io, openFilesMax);
   t.teardown(() => files.closeAll());
   const store = await SlotStore.open({
     sid: 1, path: join(dir, 'sid1'), io, files, logger: silentLogger(),
-    metrics: createStoreMetrics(new MetricsRegistry()), scrubBytesPerSecond: 0,
+    metrics: createStoreMetrics(new MetricsRegistry()), scrubBytesPerSecond,
   });
   return { store, files, dir };
 }
@@ -166,4 +166,20 @@ test('read replies stop at readReplyBytesMax and say so by their length', async 
   const read = await store.read(fid, 4, 10);
   t.is(read.stripes.length, 3);
   t.deepEqual(read.stripes.map((stripe) => stripe.state), ['absent', 'ok', 'absent']);
+});
+
+test('scrub keeps to its rate: never more than scrubBytesPerSecond over a call', async (t) => {
+  const rateBytesPerSecond = 8 * 1024 * 1024;
+  const { store } = await openStore(t, realFileIo, 64, rateBytesPerSecond);
+  const fid = newFileId();
+  const slot = 256 * 1024;
+  const writes = Array.from({ length: 24 }, (_, stripe) => ({ item: item(fid, stripe, 1, slot), payload: Buffer.alloc(slot, stripe) }));
+  await store.write(writes, false);
+  const startedMs = performance.now();
+  const result = await store.scrub(undefined, 1000);
+  const elapsedS = (performance.now() - startedMs) / 1000;
+  t.deepEqual(result.corrupt, []);
+  t.is(result.slotsChecked, 25); // 24 slots and the file itself
+  // Sleeping only ever slows it down, so this bound cannot flake on a busy machine.
+  t.true(result.bytesChecked / elapsedS <= rateBytesPerSecond * 1.05, `${(result.bytesChecked / elapsedS / 1048576).toFixed(1)} MiB/s`);
 });

@@ -34,9 +34,17 @@ abstract class Metric {
   }
 
   protected keyOf(labels: Labels | undefined): string {
+    // On every increment: plain loops, no allocation beyond the key string.
     const given = labels ?? {};
-    assert.deepEqual(Object.keys(given).sort(), [...this.labelNames].sort(), `labels of ${this.name}`);
-    return this.labelNames.map((label) => `${label}="${escapeLabelValue(String(given[label]))}"`).join(',');
+    let key = '';
+    let count = 0;
+    for (const label of this.labelNames) {
+      const value = given[label];
+      assert.ok(value !== undefined, `label ${label} of ${this.name} missing`);
+      key += `${count++ === 0 ? '' : ','}${label}="${escapeLabelValue(String(value))}"`;
+    }
+    assert.equal(Object.keys(given).length, count, `labels of ${this.name}: expected ${this.labelNames.join(', ')}`);
+    return key;
   }
 
   /** The current value of one series (0 if never touched). */

@@ -187,7 +187,8 @@ export class SlotStore {
     if (offset + header.slotStrideBytes > Number.MAX_SAFE_INTEGER) return this.failed('EFBIG');
     try {
       return await file.slots.run(item.stripe, async () => {
-        const head = Buffer.alloc(PROJECTION_HEADER_BYTES);
+        // Fully overwritten below before it is written; only read as a header when the pread filled it.
+        const head = Buffer.allocUnsafe(PROJECTION_HEADER_BYTES);
         const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
         if (bytesRead === PROJECTION_HEADER_BYTES) {
           const stored = readProjectionHeader(head, 0);

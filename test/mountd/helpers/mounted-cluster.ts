@@ -1,0 +1,126 @@
+/**
+ * A real local cluster (scripts/start_cluster.sh --local: exportd + N
+ * storaged processes) with a real FUSE mount of its export by a real
+ * `mountd mount` process, for the mount's integration tests. Teardown
+ * always unmounts (SIGTERM, then fusermount -uz if the process had to be
+ * killed) and stops the cluster. Waits poll with a bound; nothing sleeps
+ * and hopes.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const MOUNTD = join(ROOT, 'dist/mountd/main.js');
+
+export interface ClusterSpec {
+  nodes: number;
+  layout: string;
+  /** Ports BASE .. BASE + 208 are used (see start_cluster.sh). */
+  basePort: number;
+}
+
+export class MountedCluster {
+  private mountd: ChildProcess | undefined;
+  mountdLog = '';
+
+  readonly dir: string;
+  readonly mountpoint: string;
+  readonly spec: ClusterSpec;
+
+  private constructor(dir: string, spec: ClusterSpec) {
+    this.dir = dir;
+    this.spec = spec;
+    this.mountpoint = join(dir, 'mnt');
+  }
+
+  static async start(spec: ClusterSpec, mountArgs: string[] = []): Promise<MountedCluster> {
+    const dir = await mkdtemp(join(tmpdir(), 'mosaic-mount-'));
+    const cluster = new MountedCluster(dir, spec);
+    try {
+      await cluster.startDaemons();
+      await mkdir(cluster.mountpoint);
+      await cluster.mount(mountArgs);
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
+
+  get config(): string {
+    return join(this.dir, 'data', 'client.conf');
+  }
+
+  /** Starts whatever daemons are not running (idempotent: also brings killed nodes back). */
+  async startDaemons(): Promise<void> {
+    await run(join(ROOT, 'scripts/start_cluster.sh'), ['--local', '--nodes', String(this.spec.nodes), '--layout', this.spec.layout,
+      '--data', join(this.dir, 'data'), '--base-port', String(this.spec.basePort)], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+  }
+
+  async mount(extraArgs: string[] = []): Promise<void> {
+    const child = spawn(process.execPath, [MOUNTD, 'mount', '--config', this.config, ...extraArgs, 'mosaic', this.mountpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.mountd = child;
+    child.stdout!.on('data', (d: Buffer) => { this.mountdLog += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { this.mountdLog += d.toString(); });
+    await pollUntil(30_000, async () => {
+      if (child.exitCode !== null) throw new Error(`mountd exited with ${child.exitCode}: ${this.mountdLog}`);
+      return (await readFile('/proc/mounts', 'utf8')).includes(` ${this.mountpoint} fuse.mosaic `);
+    }, 'the mount to appear in /proc/mounts');
+  }
+
+  /** SIGTERM to mountd (it flushes and unmounts); resolves with its exit code. */
+  async unmount(): Promise<number | null> {
+    const child = this.mountd;
+    if (!child) return null;
+    this.mountd = undefined;
+    if (child.exitCode !== null) return child.exitCode;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await exited;
+    clearTimeout(timer);
+    await run('fusermount', ['-u', '-z', this.mountpoint]).catch(() => undefined);
+    return code;
+  }
+
+  /** kill -9 of storage node i (1-based). */
+  async killNode(i: number): Promise<void> {
+    const pid = Number((await readFile(join(this.dir, 'data', 'run', `storaged-${i}.pid`), 'utf8')).trim());
+    process.kill(pid, 'SIGKILL');
+    await pollUntil(10_000, async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, `storaged-${i} to die`);
+  }
+
+  async stop(): Promise<void> {
+    await this.unmount().catch(() => undefined);
+    await run(join(ROOT, 'scripts/stop_cluster.sh'), ['--local', '--data', join(this.dir, 'data')]).catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `check` every 100 ms until it returns true, failing after boundMs. */
+export async function pollUntil(boundMs: number, check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${boundMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Runs a shell command (bash -c) in `cwd`; rejects with its stderr on failure. */
+export async function sh(cwd: string, command: string): Promise<string> {
+  const { stdout } = await run('bash', ['-c', `set -euo pipefail; ${command}`], { cwd, maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup deps build test test-slow bench clean images start-cluster stop-cluster
+.PHONY: help setup deps build test test-slow bench clean images start-cluster stop-cluster clean-cluster status test-docker
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -32,6 +32,21 @@ bench: build ## all benchmarks (or: npm run bench -- rpc|codec|storaged|exportd)
 clean: ## remove build output
 	rm -rf dist
 
-images start-cluster stop-cluster: ## (not yet: the Docker cluster lands with issue 9)
-	@echo "make $@: not yet — the Docker cluster is not built yet; use the local cluster once it lands" >&2
-	@exit 2
+images: setup build ## build the Docker images (and the local base image where no registry answers)
+	./scripts/docker/dockerd.sh
+	./scripts/docker/images.sh
+
+start-cluster: images ## start the cluster in Docker: exportd + 4 storaged (STORAGE_NODES=6 for more), initialised, healthy
+	./scripts/start_cluster.sh
+
+stop-cluster: ## stop the Docker cluster and its clients (data kept)
+	./scripts/stop_cluster.sh
+
+clean-cluster: ## stop the Docker cluster and remove its data and settings
+	./scripts/stop_cluster.sh --clean
+
+status: ## the Docker cluster's containers and `mosaic status`
+	./scripts/docker/status.sh
+
+test-docker: setup build ## the Docker cluster tests (images from scratch, compose cluster, clients, faults)
+	MOSAIC_DOCKER_TESTS=1 npx ava 'dist/test/docker/**/*.test.js'

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Starts a Mosaic cluster.
 #
+#   scripts/start_cluster.sh [--nodes 4] [--layout 2+1] ...     (in Docker)
 #   scripts/start_cluster.sh --local [--nodes 6] [--layout 4+2] [--codec rs|mojette]
 #                            [--data DIR] [--export NAME] [--base-port 7000]
+#
+# Without --local: the cluster in Docker (what `make start-cluster` runs),
+# by scripts/docker/up.sh with the same flags; see its --help.
 #
 # --local runs one exportd and N storaged processes (one sid each) on
 # 127.0.0.1, with everything (configs, data, logs, pid files, the secret)
@@ -30,6 +34,7 @@ EXPORT_NAME=mosaic
 BASE_PORT=7000
 VOLUME=vol1
 HEARTBEAT_WAIT_S=60
+ARGS=("$@")
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -51,9 +56,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$LOCAL" -ne 1 ]; then
-  echo "start_cluster: the Docker cluster (make start-cluster) lands later;" >&2
-  echo "start_cluster: for now run the same cluster as local processes: scripts/start_cluster.sh --local" >&2
-  exit 2
+  exec "$ROOT/scripts/docker/up.sh" "${ARGS[@]}"
 fi
 
 case "$NODES" in ''|*[!0-9]*) echo "start_cluster: --nodes must be a number, got $NODES" >&2; exit 2 ;; esac

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Stops a Mosaic cluster.
 #
+#   scripts/stop_cluster.sh [--clean]                (in Docker)
 #   scripts/stop_cluster.sh --local [--data DIR]
+#
+# Without --local: the cluster in Docker (what `make stop-cluster` runs), by
+# scripts/docker/down.sh; --clean also removes its data (make clean-cluster).
 #
 # --local stops the processes scripts/start_cluster.sh --local started in
 # DIR (default ./.mosaic): SIGTERM to each (storage nodes first, exportd
@@ -14,11 +18,13 @@ set -euo pipefail
 LOCAL=0
 DATA=./.mosaic
 STOP_WAIT_S=20
+ARGS=("$@")
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --local) LOCAL=1 ;;
     --data) DATA="$2"; shift ;;
+    --clean) ;;  # the Docker cluster's: scripts/docker/down.sh reads it
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "stop_cluster: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -26,8 +32,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$LOCAL" -ne 1 ]; then
-  echo "stop_cluster: the Docker cluster lands later; to stop the local cluster: scripts/stop_cluster.sh --local" >&2
-  exit 2
+  exec "$(dirname "${BASH_SOURCE[0]}")/docker/down.sh" "${ARGS[@]}"
 fi
 if [ ! -d "$DATA/run" ]; then
   echo "stop_cluster: no local cluster in $DATA (no $DATA/run)"

@@ -9,14 +9,15 @@
 # present or pullable; else (no registry reachable, as on our machines) the
 # local mosaic-base:bookworm, built first by scripts/docker/base-image.sh.
 #
-# Environment: MOSAIC_BASE_IMAGE, MOSAIC_IMAGE_TAG (default latest; --tag
+# Environment: MOSAIC_BASE_IMAGE, MOSAIC_LOCAL_BASE (the local base's name,
+# default mosaic-base:bookworm), MOSAIC_IMAGE_TAG (default latest; --tag
 # wins), MOSAIC_BUILD_LOG (default .mosaic/docker/build.log).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TAG="${MOSAIC_IMAGE_TAG:-latest}"
 PUBLIC_BASE=node:20-bookworm-slim
-LOCAL_BASE=mosaic-base:bookworm
+LOCAL_BASE="${MOSAIC_LOCAL_BASE:-mosaic-base:bookworm}"
 PULL_WAIT_S=120
 
 while [ $# -gt 0 ]; do

@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { MosaicError } from '../../common/errors.js';
+import { registerBlock } from './commands/block.js';
 import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerNode } from './commands/node.js';
@@ -36,6 +37,7 @@ registerNode(program);
 registerVolume(program);
 registerExport(program);
 registerFsck(program);
+registerBlock(program);
 
 // Subcommands inherit the root's error handling, so a usage error anywhere exits EXIT_ERROR.
 for (const command of program.commands) {

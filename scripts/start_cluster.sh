@@ -3,7 +3,7 @@
 #
 #   scripts/start_cluster.sh [--nodes 4] [--layout 2+1] ...     (in Docker)
 #   scripts/start_cluster.sh --local [--nodes 6] [--layout 4+2] [--codec rs|mojette]
-#                            [--data DIR] [--export NAME] [--base-port 7000]
+#                            [--data DIR] [--export NAME] [--base-port 7000] [--mount DIR]
 #
 # Without --local: the cluster in Docker (what `make start-cluster` runs),
 # by scripts/docker/up.sh with the same flags; see its --help.
@@ -14,7 +14,8 @@
 # `ps` shows which cluster a process belongs to. Then it creates the volume
 # (`vol1`) with the layout, adds every node, creates the export, and writes
 # DIR/client.conf (exportd, secret, export) for `mosaic --config` / mountd /
-# MOSAIC_CONFIG.
+# MOSAIC_CONFIG. With --mount DIR, the export is then mounted at DIR
+# (scripts/mount_cluster.sh; stop_cluster.sh unmounts it).
 #
 # Idempotent: a daemon already running is left alone (and said so); the
 # volume, nodes and export are only created when missing; the secret and the
@@ -33,6 +34,7 @@ DATA=./.mosaic
 EXPORT_NAME=mosaic
 BASE_PORT=7000
 VOLUME=vol1
+MOUNT_DIR=""
 HEARTBEAT_WAIT_S=60
 ARGS=("$@")
 
@@ -49,6 +51,7 @@ while [ $# -gt 0 ]; do
     --data) DATA="$2"; shift ;;
     --export) EXPORT_NAME="$2"; shift ;;
     --base-port) BASE_PORT="$2"; shift ;;
+    --mount) MOUNT_DIR="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "start_cluster: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -191,7 +194,9 @@ if [ "$(json "v.some(x => x.name === '$EXPORT_NAME')" export list)" != "true" ];
   echo "start_cluster: created export $EXPORT_NAME"
 fi
 
-# (The mount step, --mount DIR, is added here by scripts/mount_cluster.sh's change.)
+if [ -n "$MOUNT_DIR" ]; then
+  "$ROOT/scripts/mount_cluster.sh" "$MOUNT_DIR" --data "$DIR"
+fi
 
 "${MOSAIC[@]}" status
 cat <<EOF

@@ -8,7 +8,8 @@
 # scripts/docker/down.sh; --clean also removes its data (make clean-cluster).
 #
 # --local stops the processes scripts/start_cluster.sh --local started in
-# DIR (default ./.mosaic): SIGTERM to each (storage nodes first, exportd
+# DIR (default ./.mosaic): the mount first (if --mount or mount_cluster.sh
+# made one), then SIGTERM to each (storage nodes first, exportd
 # last, so its deletion worker is not cut off mid-call), then waits for
 # them to exit (a daemon still alive after 20 s gets SIGKILL, and the script
 # says so). Data, configs and logs stay in DIR; start_cluster.sh starts the
@@ -40,7 +41,25 @@ if [ ! -d "$DATA/run" ]; then
 fi
 DIR="$(cd "$DATA" && pwd)"
 
-# (Unmounting a --mount mountpoint goes here, before the daemons stop.)
+# The mount of start_cluster.sh --mount / mount_cluster.sh goes first: SIGTERM
+# makes mountd flush open files and unmount; if it is stuck, kill it and
+# detach the mountpoint lazily.
+if [ -f "$DIR/run/mountd.pid" ]; then
+  mpid="$(cat "$DIR/run/mountd.pid")"
+  mnt="$(cat "$DIR/run/mountpoint" 2>/dev/null || true)"
+  if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null && tr '\0' ' ' < "/proc/$mpid/cmdline" 2>/dev/null | grep -qF -- "$DIR/"; then
+    kill -TERM "$mpid"
+    for _ in $(seq 1 $((STOP_WAIT_S * 10))); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$mpid" 2>/dev/null; then
+      echo "stop_cluster: mountd (pid $mpid) did not unmount within ${STOP_WAIT_S}s; killing it" >&2
+      kill -KILL "$mpid" 2>/dev/null || true
+    else
+      echo "stop_cluster: unmounted $mnt (mountd pid $mpid)"
+    fi
+  fi
+  if [ -n "$mnt" ] && grep -qF " $mnt fuse.mosaic " /proc/mounts; then fusermount -u -z "$mnt" || true; fi
+  rm -f "$DIR/run/mountd.pid" "$DIR/run/mountpoint"
+fi
 
 # pid_of NAME: the live pid of NAME whose command line names DIR, or nothing.
 pid_of() {

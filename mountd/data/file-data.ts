@@ -192,7 +192,7 @@ export class FileData {
         this.noteReport(await this.edges.io.truncate(keep));
       }
       this.storedBytes = Math.min(this.storedBytes, sizeBytes);
-      this.cache.clear();
+      // dropCache() (not cache.clear()) so read-ahead batches return their memory to the budget.
       this.dropCache();
     }
     this.sizeBytes = sizeBytes;

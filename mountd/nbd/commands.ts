@@ -22,7 +22,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveClientSettings } from '../../common/client-config.js';
-import { parseAddress } from '../../common/config.js';
 import { MosaicError } from '../../common/errors.js';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from '../../common/logging.js';
 import { MiB, parseBytes, parseDurationMs } from '../../common/units.js';
@@ -140,6 +139,14 @@ async function serve(flags: CommonFlags, dir: string, single: string | undefined
   };
 }
 
+/** HOST:PORT to listen on; port 0 picks a free one (the log line says which). */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(.+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw MosaicError.invalid(`--listen ${JSON.stringify(text)}: expected HOST:PORT`);
+  return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+}
+
 function describe(address: ListenAddress): string {
   return 'path' in address ? address.path : `${address.host}:${address.port}`;
 }
@@ -148,8 +155,7 @@ async function runServer(flags: ServerFlags): Promise<void> {
   let address: ListenAddress;
   if (flags.socket !== undefined) address = { path: flags.socket };
   else {
-    const parsed = parseAddress(flags.listen);
-    address = { host: parsed.host, port: parsed.port };
+    address = parseListen(flags.listen);
   }
   const served = await serve(flags, flags.dir, undefined, address);
   onSignals(served.logger, async () => {

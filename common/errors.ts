@@ -132,9 +132,11 @@ export function nbdErrorOf(err: unknown): number {
   switch (code) {
     case 'EPERM': case 'EROFS': case 'EACCES': return 1; // NBD_EPERM
     case 'ENOMEM': return 12;                               // NBD_ENOMEM
-    case 'EINVAL': case 'ERANGE': case 'EOVERFLOW': return 22; // NBD_EINVAL
+    case 'EINVAL': case 'ERANGE': return 22;                // NBD_EINVAL
     case 'ENOSPC': case 'EDQUOT': case 'EFBIG': return 28;  // NBD_ENOSPC
+    case 'EOVERFLOW': return 75;                            // NBD_EOVERFLOW
     case 'ENOTSUP': case 'EOPNOTSUPP': case 'ENOSYS': return 95; // NBD_ENOTSUP
+    case 'ENOTCONN': return 108;                            // NBD_ESHUTDOWN: the server is going away
     default: return 5;                                      // NBD_EIO
   }
 }

@@ -71,7 +71,7 @@ test('isErrorCode accepts POSIX and Mosaic codes only', (t) => {
 test('nbdErrorOf maps to the NBD protocol error values', (t) => {
   const table: [ErrorCode, number][] = [
     ['EPERM', 1], ['EROFS', 1], ['EACCES', 1], ['EAUTH', 1], ['ENOMEM', 12], ['EINVAL', 22], ['ERANGE', 22],
-    ['EOVERFLOW', 22], ['ENOSPC', 28], ['EDQUOT', 28], ['EFBIG', 28], ['ENOTSUP', 95], ['ENOSYS', 95],
+    ['EOVERFLOW', 75], ['ENOTCONN', 108], ['ENOSPC', 28], ['EDQUOT', 28], ['EFBIG', 28], ['ENOTSUP', 95], ['ENOSYS', 95],
     ['EUNKNOWNMETHOD', 95], ['EIO', 5], ['ECORRUPT', 5], ['ENOENT', 5], ['ETIMEDOUT', 5], ['ECLOSED', 5],
   ];
   for (const [code, nbd] of table) t.is(nbdErrorOf(new MosaicError(code, 'x')), nbd, code);

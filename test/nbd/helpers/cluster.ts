@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const DIST = join(ROOT, 'dist');
 const MOSAIC = join(DIST, 'exportd', 'cli', 'main.js');
-/** The NBD commands' own entry until mountd's main.ts registers them. */
-const NBD_CLI = join(DIST, 'test', 'nbd', 'helpers', 'nbd-cli.js');
+const NBD_CLI = join(DIST, 'mountd', 'main.js');
 
 export interface RunResult {
   code: number;

@@ -54,6 +54,16 @@ test.serial('files of 0 B .. 64 MiB, sizes around the stripe, written by cp and 
   }
 });
 
+test.serial('SIGTERM with a file still open and written: mountd flushes it, unmounts and exits 0; a new mount reads it', async (t) => {
+  const data = randomBytes(5 * MiB + 777);
+  const handle = await open(join(cluster.mountpoint, 'open-at-exit'), 'w');
+  await handle.write(data, 0, data.length, 0);
+  t.is(await cluster.unmount(), 0);
+  await handle.close().catch(() => undefined);
+  await cluster.mount(MOUNT_ARGS);
+  t.true((await readFile(join(cluster.mountpoint, 'open-at-exit'))).equals(data));
+});
+
 test.serial('random writes at random offsets match a local shadow file (sha256)', async (t) => {
   const target = await open(join(cluster.mountpoint, 'random'), 'w+');
   const shadowPath = join(cluster.dir, 'random-shadow');

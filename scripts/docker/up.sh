@@ -5,6 +5,7 @@
 #
 #   scripts/docker/up.sh [--nodes N] [--layout K+M] [--codec rs|mojette]
 #                        [--export NAME] [--base-port PORT] [--data DIR]
+#                        [--mount MOUNTPOINT]
 #
 # Steps: makes sure a Docker engine answers (starts dockerd as root if
 # none), builds the images if missing (make images), writes the settings
@@ -14,7 +15,8 @@
 # added the nodes and created the export, then prints `mosaic status`.
 #
 # Idempotent: running containers are left alone, existing volume, nodes and
-# export are kept. Settings are remembered in cluster.env: a later start
+# export are kept. --mount also mounts the export on this host
+# (scripts/mount_cluster.sh --data .mosaic/docker; stop_cluster unmounts it). Settings are remembered in cluster.env: a later start
 # without them reuses them; a larger --nodes (STORAGE_NODES) adds nodes.
 #
 # Environment (flags win): STORAGE_NODES, MOSAIC_LAYOUT, MOSAIC_CODEC,
@@ -28,6 +30,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 WAIT_S="${MOSAIC_START_WAIT_S:-180}"
+MOUNT_DIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) STORAGE_NODES="$2"; shift ;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --export) MOSAIC_EXPORT="$2"; shift ;;
     --base-port) MOSAIC_PORT_BASE="$2"; shift ;;
     --data) STATE_DIR="$2"; shift ;;
+    --mount) MOUNT_DIR="$2"; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "start_cluster: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -196,6 +200,10 @@ if [ "$code" != 0 ]; then
 fi
 
 docker exec "$PROJECT-exportd" mosaic status
+if [ -n "$MOUNT_DIR" ]; then
+  echo
+  "$MOSAIC_ROOT/scripts/mount_cluster.sh" "$MOUNT_DIR" --data "$STATE_DIR"
+fi
 cat <<EOF
 
 Mosaic cluster "$PROJECT" running in Docker ($NODES storage nodes)
@@ -204,7 +212,7 @@ Mosaic cluster "$PROJECT" running in Docker ($NODES storage nodes)
   client config:  $STATE_DIR/client.conf   (MOSAIC_CONFIG=$STATE_DIR/client.conf node dist/exportd/cli/main.js status)
   status:         make status
   add a client:   scripts/add_client.sh        (a container with the export at /mnt/mosaic)
-  mount on host:  scripts/mount_cluster.sh /mnt/fs
+  mount on host:  scripts/mount_cluster.sh /mnt/fs --data $STATE_DIR
   logs:           scripts/docker/compose.sh logs -f
   stop:           make stop-cluster (data kept)   make clean-cluster (data removed)
 EOF

@@ -95,7 +95,7 @@ export class FileData {
     this.dirtyBytes = this.geometry.stripeBytes + projectionBytes;
     this.sizeBytes = sizeBytes;
     this.storedBytes = sizeBytes;
-    this.dropReclaimer = edges.budget.addReclaimer(() => this.dropCache());
+    this.dropReclaimer = edges.budget.addReclaimer((bytesWanted) => this.reclaim(bytesWanted));
   }
 
   get stripeBytes(): number {
@@ -291,6 +291,23 @@ export class FileData {
     // its first stripe leaves (the batch's buffer is then only referenced by
     // stripes about to be dropped or already copied out by readers).
     if (cached.bytes > 0) this.edges.budget.release(cached.bytes);
+  }
+
+  /**
+   * Memory is short: drop the read-ahead cache, and start flushing the
+   * oldest dirty stripes (partial ones by read-modify-write) worth
+   * `bytesWanted`. Without the flushes, writes scattered over more stripes
+   * than the budget holds would wait forever for memory that only a flush
+   * returns.
+   */
+  private reclaim(bytesWanted: number): void {
+    this.dropCache();
+    let started = 0;
+    for (const entry of [...this.dirty.values()].sort((a, b) => a.seq - b.seq)) {
+      if (started >= bytesWanted) break;
+      started += this.dirtyBytes;
+      void this.startFlush(entry.stripe, false);
+    }
   }
 
   private dropCache(): void {

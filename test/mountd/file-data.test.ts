@@ -118,3 +118,23 @@ test('sequential reads fetch ahead: later reads need no storage call', async (t)
   t.true(callsAfter - callsBefore <= 6, `${callsAfter - callsBefore} read calls to sid 1 for 12 stripes`);
   reader.close();
 });
+
+test('small writes scattered over more stripes than the memory budget holds complete: memory pressure flushes dirty stripes', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 5);
+  const stripeBytes = f.io.codec.stripeBytes;
+  // Room for about 4 dirty stripes (each holds stripe + projections: 1.5 stripes for 4+2).
+  const budget = new MemoryBudget(6 * stripeBytes);
+  const data = fileData(f, budget, { readAheadStripes: 2, flushStripesMax: 2 });
+  const random = seededRandom(5);
+  const shadow = Buffer.alloc(64 * stripeBytes);
+  for (let i = 0; i < 300; i++) {
+    const offset = randomInt(random, shadow.length - 100);
+    const bytes = patterned(1 + randomInt(random, 99), i);
+    await data.write(offset, bytes);
+    bytes.copy(shadow, offset);
+  }
+  await data.flush(true);
+  t.true((await data.read(0, shadow.length)).equals(shadow.subarray(0, data.sizeBytes)));
+  t.true(budget.usedBytes <= budget.bytesMax);
+  data.close();
+});

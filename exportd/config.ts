@@ -16,6 +16,10 @@ export const EXPORTD_CONFIG_SPEC: ConfigSpec = {
   dataDir: { type: 'string', default: './exportd-data', description: 'directory of the metadata database (namespace and cluster map)' },
   nodeDownAfterMs: { type: 'durationMs', default: '10s', description: 'a storage node silent this long is marked down (storaged sends a heartbeat every 2s)' },
   minFreeBytes: { type: 'bytes', default: '256MiB', description: 'a sid with less free space takes no new files' },
+  repairBytesPerSecondMax: { type: 'bytes', default: '64MiB', description: 'repair and rebuild bandwidth: projection bytes read plus written per second (0 = unlimited); keeps client I/O going during a rebuild' },
+  repairFilesMax: { type: 'integer', default: 4, min: 1, max: 256, description: 'files the repair worker repairs at once' },
+  nodeLostAfterMs: { type: 'durationMs', default: 0, description: 'a member node down this long is removed and its data rebuilt elsewhere, as by "mosaic node remove" (0 = never automatically)' },
+  scrubIntervalMs: { type: 'durationMs', default: '168h', description: 'time between two scrubs of every storage node (CRC check of every slot; corrupt ones are repaired); 0 = only on demand ("mosaic scrub")' },
   sync: { type: 'boolean', default: true, description: 'acknowledge metadata changes only once synced to disk (false: faster, a machine crash may lose acknowledged changes)' },
   logLevel: { type: 'enum', values: LOG_LEVELS, default: 'info', description: 'error, warn, info or debug' },
   logFormat: { type: 'enum', values: LOG_FORMATS, default: 'text', description: 'text (one readable line per event) or json' },
@@ -30,6 +34,10 @@ export interface ExportdConfig {
   dataDir: string;
   nodeDownAfterMs: number;
   minFreeBytes: number;
+  repairBytesPerSecondMax: number;
+  repairFilesMax: number;
+  nodeLostAfterMs: number;
+  scrubIntervalMs: number;
   sync: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;

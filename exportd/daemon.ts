@@ -2,6 +2,7 @@
  * exportd assembled: the metadata DB, the cluster map and exports on it, the
  * namespace with placement/exports/capacity ports, one RPC server carrying
  * both the namespace and the cluster protocols, the deletion worker, the
+ * repair service (exportd/repair: repair worker, rebuild jobs, scrub), the
  * liveness timer and the /health + /metrics endpoint.
  *
  * Start order makes every dependency ready before anyone can call: DB ->
@@ -27,6 +28,7 @@ import { Placement } from './cluster/placement.js';
 import { randomSeed, seededRandom } from './cluster/random.js';
 import { registerClusterHandlers } from './cluster/handlers.js';
 import { DeletionWorker } from './deletion-worker.js';
+import { RepairService } from './repair/service.js';
 import type { ExportdConfig } from './config.js';
 import { Namespace } from './namespace/namespace.js';
 import { registerNamespaceHandlers } from './namespace/handlers.js';
@@ -63,7 +65,8 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
     const exports = new ExportRegistry({ store, map, logger }, records);
     const seed = randomSeed();
     logger.debug(`placement seed ${seed}`);
-    const placement = new Placement({ map, exports, random: seededRandom(seed), minFreeBytes: config.minFreeBytes });
+    const random = seededRandom(seed);
+    const placement = new Placement({ map, exports, random, minFreeBytes: config.minFreeBytes });
     const namespace = new Namespace(db, { placement, exports, capacity: new VolumeCapacityFromNodes(map) });
     closers.push(async () => namespace.close());
     exports.attachRoots({
@@ -80,9 +83,18 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
     const pool = new RpcPool({ secret: config.secret, logger });
     closers.push(() => pool.close());
     const worker = new DeletionWorker({ queue: namespace, map, pool, logger });
+    const repair = new RepairService({
+      db, namespace, map, pool, random, logger,
+      minFreeBytes: config.minFreeBytes,
+      repairBytesPerSecondMax: config.repairBytesPerSecondMax,
+      repairFilesMax: config.repairFilesMax,
+      nodeLostAfterMs: config.nodeLostAfterMs,
+      scrubIntervalMs: config.scrubIntervalMs,
+    });
 
     const server = new RpcServer({ name: 'exportd', secret: config.secret, logger });
     registerNamespaceHandlers(server, namespace);
+    repair.register(server);
     registerClusterHandlers(server, {
       map,
       exports,
@@ -96,10 +108,12 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
 
     worker.start();
     closers.push(() => worker.stop());
+    await repair.start();
+    closers.push(() => repair.stop());
     const liveness = setInterval(() => map.checkLiveness(), Math.min(LIVENESS_CHECK_MAX_MS, config.nodeDownAfterMs / 4));
     closers.push(async () => clearInterval(liveness));
 
-    const metrics = exportdMetrics(db.counters, map, worker);
+    const metrics = exportdMetrics(db.counters, map, worker, repair);
     const http = await StatusHttpServer.start({
       address: parseAddress(config.http),
       metrics,
@@ -132,6 +146,7 @@ function exportdMetrics(
   dbCounters: Readonly<{ operations: number; batches: number; syncs: number }>,
   map: ClusterMap,
   worker: DeletionWorker,
+  repair: RepairService,
 ): MetricsRegistry {
   const registry = new MetricsRegistry();
   const operations = registry.counter('mosaic_exportd_metadata_operations_total', 'Metadata changes committed (namespace and cluster map)');
@@ -141,6 +156,9 @@ function exportdMetrics(
   const deletions = registry.counter('mosaic_exportd_deletions_finished_total', 'Deletion and truncate tasks completed on every sid');
   const deletionCalls = registry.counter('mosaic_exportd_deletion_calls_total', 'storaged delete/truncate calls by the deletion worker', ['outcome']);
   const held = registry.gauge('mosaic_exportd_deletions_in_progress', 'Deletion tasks held by the worker (in flight or waiting for a node)');
+  const repaired = registry.counter('mosaic_exportd_repairs_finished_total', 'Files the repair worker made whole');
+  const repairBytes = registry.counter('mosaic_exportd_repair_bytes_written_total', 'Projection bytes re-created by repairs and rebuilds');
+  const repairsHeld = registry.gauge('mosaic_exportd_repairs_held', 'Queued files held by the repair worker (in progress or waiting)');
   const catchUp = (counter: { get(labels?: Record<string, string>): number; inc(labels?: Record<string, string>, by?: number): void }, value: number, labels?: Record<string, string>) => {
     const delta = value - counter.get(labels);
     if (delta > 0) counter.inc(labels, delta);
@@ -154,6 +172,9 @@ function exportdMetrics(
     catchUp(deletionCalls, worker.counters.callsOk, { outcome: 'ok' });
     catchUp(deletionCalls, worker.counters.callsFailed, { outcome: 'failed' });
     held.set(worker.heldCount);
+    catchUp(repaired, repair.worker.counters.finished);
+    catchUp(repairBytes, repair.worker.counters.bytesWritten);
+    repairsHeld.set(repair.worker.heldCount);
   });
   return registry;
 }

@@ -17,7 +17,8 @@
  *   EEXIST    the name is taken; a sid already served by another address
  *   EACCES    mount: wrong or missing token
  *   ENOTEMPTY export remove of a non-empty export without force
- *   EBUSY     node remove of a member without force; volume already holds the node
+ *   EBUSY     node remove of a member without force; volume already holds the node;
+ *             a rebuild of a node that another running job already covers
  */
 import { array, bool, decoderOf, literal, nullable, object, optional, sid, string, uint, type Decoder } from '../validate.js';
 import { defineMethod, type MethodSpec } from '../rpc/method.js';
@@ -360,3 +361,163 @@ export const fsck = adminMethod('fsck', noArgs, object({
   problems: array(string(2000), EXPORTD_ADMIN_LIMITS.fsckProblemsMax + 1),
   counts,
 }));
+
+// ---------------------------------------------------------------- admin: repair, rebuild, scrub, health
+
+/**
+ * remove: the node is lost for good; its files get replacement sids and are
+ *   rebuilt from the others; the node is forgotten once every file is planned.
+ * drain: the same while the node stays up and readable; its copies are freed
+ *   file by file once rebuilt elsewhere, then `node remove` is instant.
+ * rebuild: the node's disk was replaced (same sids, empty): every file with a
+ *   projection there is re-created in place.
+ */
+export type RebuildKind = 'remove' | 'drain' | 'rebuild';
+export type RebuildState = 'planning' | 'repairing' | 'done' | 'cancelled';
+
+export interface RebuildJobInfo {
+  jobId: number;
+  kind: RebuildKind;
+  address: string;
+  sids: Sid[];
+  state: RebuildState;
+  startedMs: number;
+  /** 0 while running. */
+  finishedMs: number;
+  /** Files planned so far (final once state is past planning). */
+  filesTotal: number;
+  filesDone: number;
+  /** Files that found no replacement sid (the cluster has no node left outside their distribution). */
+  filesStuck: number;
+  /** Projection bytes to re-create (estimated from file sizes) and re-created so far. */
+  bytesTotal: number;
+  bytesDone: number;
+  /** Re-creation rate since the job started; 0 when unknown. */
+  bytesPerSecond: number;
+  /** 0 when unknown or done. */
+  etaMs: number;
+}
+
+const rebuildJobInfo: Decoder<RebuildJobInfo> = object({
+  jobId: uint(),
+  kind: literal<RebuildKind>('remove', 'drain', 'rebuild'),
+  address: string(300),
+  sids: array(sid, EXPORTD_ADMIN_LIMITS.sidsPerNodeMax),
+  state: literal<RebuildState>('planning', 'repairing', 'done', 'cancelled'),
+  startedMs: uint(),
+  finishedMs: uint(),
+  filesTotal: uint(),
+  filesDone: uint(),
+  filesStuck: uint(),
+  bytesTotal: uint(),
+  bytesDone: uint(),
+  bytesPerSecond: uint(),
+  etaMs: uint(),
+});
+
+export interface RepairQueueInfo {
+  /** Files on the repair queue (persisted). */
+  queued: number;
+  /** Of those, files waiting for a node to come back. */
+  waitingForNodes: number;
+  /** Repair passes running now. */
+  inProgress: number;
+  /** Files repaired since exportd started, and projection bytes written. */
+  finished: number;
+  bytesWritten: number;
+  /** The repairBytesPerSecondMax in force (0 = unlimited). */
+  bytesPerSecondMax: number;
+}
+
+const repairQueueInfo: Decoder<RepairQueueInfo> = object({
+  queued: uint(), waitingForNodes: uint(), inProgress: uint(), finished: uint(), bytesWritten: uint(), bytesPerSecondMax: uint(),
+});
+
+/**
+ * Files by how many projections their weakest stripe lacks, from node
+ * states and the repair queue: redundant (none), degraded (1 .. m-1),
+ * at risk (m: one more loss loses data), unreadable (more than m).
+ */
+export interface RedundancyInfo {
+  /** When these counts were computed (wall ms). */
+  computedMs: number;
+  filesTotal: number;
+  redundant: number;
+  degraded: number;
+  atRisk: number;
+  unreadable: number;
+}
+
+const redundancyInfo: Decoder<RedundancyInfo> = object({
+  computedMs: uint(), filesTotal: uint(), redundant: uint(), degraded: uint(), atRisk: uint(), unreadable: uint(),
+});
+
+export interface ScrubInfo {
+  running: boolean;
+  /** scrubIntervalMs (0 = on demand only). */
+  intervalMs: number;
+  /** Of the current or last pass; 0 = never. */
+  startedMs: number;
+  finishedMs: number;
+  sidsTotal: number;
+  sidsDone: number;
+  slotsChecked: number;
+  bytesChecked: number;
+  corruptFound: number;
+  filesQueued: number;
+  /** Next periodic pass (wall ms), 0 = none planned. */
+  nextMs: number;
+}
+
+const scrubInfo: Decoder<ScrubInfo> = object({
+  running: bool, intervalMs: uint(), startedMs: uint(), finishedMs: uint(), sidsTotal: uint(), sidsDone: uint(),
+  slotsChecked: uint(), bytesChecked: uint(), corruptFound: uint(), filesQueued: uint(), nextMs: uint(),
+});
+
+export interface HealthArgs {
+  /** Recount redundancy now (a walk over every file); false: the last count. */
+  recount: boolean;
+}
+
+export interface HealthResult {
+  redundancy: RedundancyInfo;
+  queue: RepairQueueInfo;
+  /** Running jobs, then the most recent finished ones. */
+  jobs: RebuildJobInfo[];
+  scrub: ScrubInfo;
+}
+
+/** How many finished jobs exportd keeps listing. */
+export const REBUILD_JOBS_LISTED_MAX = 16;
+
+export const health = adminMethod<HealthArgs, HealthResult>('health', decoderOf(object({ recount: bool })), object({
+  redundancy: redundancyInfo,
+  queue: repairQueueInfo,
+  jobs: array(rebuildJobInfo, EXPORTD_ADMIN_LIMITS.nodesMax),
+  scrub: scrubInfo,
+}));
+
+/** A node by address, or by one of its sids (decimal). */
+const nodeRef: Decoder<string> = string(300, /^(\d{1,5}|\[?[A-Za-z0-9.\-:]+\]?:\d{1,5})$/);
+
+export interface RebuildStartArgs {
+  node: string;
+  kind: RebuildKind;
+}
+
+/** ENOENT: no such node; EINVAL: not a member of a cluster; EBUSY: a running job covers it. */
+export const rebuildStart = adminMethod<RebuildStartArgs, { job: RebuildJobInfo }>(
+  'rebuildStart',
+  decoderOf(object({ node: nodeRef, kind: literal<RebuildKind>('remove', 'drain', 'rebuild') })),
+  object({ job: rebuildJobInfo }),
+);
+
+/** Stops planning more files (files already queued are still repaired). ENOENT: no such job. */
+export const rebuildCancel = adminMethod<{ jobId: number }, { job: RebuildJobInfo }>(
+  'rebuildCancel',
+  decoderOf(object({ jobId: uint() })),
+  object({ job: rebuildJobInfo }),
+);
+
+/** Starts a scrub of every reachable sid now (no-op when one is running). */
+export const scrubStart = adminMethod('scrubStart', noArgs, object({ scrub: scrubInfo }));

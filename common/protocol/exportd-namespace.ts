@@ -12,7 +12,7 @@
  * comment lists the ones specific to it.
  */
 import { defineMethod } from '../rpc/method.js';
-import { array, bool, bytes, int, object, optional, string, uint, decoderOf, type Decoder } from '../validate.js';
+import { array, bool, bytes, int, literal, object, optional, string, uint, decoderOf, type Decoder } from '../validate.js';
 import { distribution, type Distribution } from './types.js';
 
 /** A name's most bytes (UTF-8), as Linux's NAME_MAX. */
@@ -272,8 +272,24 @@ export const renewSession = method<RenewSessionArgs, { leaseMs: number }>('renew
 export interface CommitWriteArgs extends Base { ino: number; sizeBytes: number; mtime?: Timespec }
 export const commitWrite = method<CommitWriteArgs, NodeInfo>('commitWrite', object({ ...base, ino, sizeBytes: uint(), mtime: optional(timespec) }), nodeInfo);
 
+/**
+ * reportRepair: the client saw a file below full redundancy — a write that
+ * reached fewer than n storage nodes, a slot failing its CRC, projections of
+ * one stripe with different versions. exportd queues the file for its repair
+ * worker (once: reports of a queued file merge). No permission check: any
+ * client of the export may ask for a file to be made whole. ENOENT when the
+ * inode is not a regular file of this export.
+ */
+export type ReportedRepairReason = 'degraded-write' | 'corrupt' | 'version-mismatch';
+export interface ReportRepairArgs extends Base { ino: number; reason: ReportedRepairReason }
+export const reportRepair = method<ReportRepairArgs, Record<string, never>>(
+  'reportRepair',
+  object({ ...base, ino, reason: literal<ReportedRepairReason>('degraded-write', 'corrupt', 'version-mismatch') }),
+  empty,
+);
+
 /** Every namespace method, for registration loops and docs. */
 export const NAMESPACE_METHODS = {
   lookup, getattr, setattr, mknod, create, mkdir, symlink, readlink, unlink, rmdir, rename, link, readdir, statfs,
-  access, setxattr, getxattr, listxattr, removexattr, open, release, renewSession, commitWrite,
+  access, setxattr, getxattr, listxattr, removexattr, open, release, renewSession, commitWrite, reportRepair,
 } as const;

@@ -12,13 +12,15 @@ import { registerBlock } from './commands/block.js';
 import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerNode } from './commands/node.js';
+import { registerRebuild } from './commands/rebuild.js';
+import { registerScrub } from './commands/scrub.js';
 import { registerStatus } from './commands/status.js';
 import { registerVolume } from './commands/volume.js';
 
 const EXIT_ERROR = 2;
 
 const program = new Command('mosaic')
-  .description('Mosaic admin CLI: storage nodes, volumes, exports, status and fsck')
+  .description('Mosaic admin CLI: storage nodes, volumes, exports, status, fsck, rebuild and scrub')
   .option('--exportd <host:port>', 'exportd RPC address (or "exportd" in the client config)')
   .option('--secret <secret>', 'cluster secret (or "secret" in the client config)')
   .option('-c, --config <file>', 'client config YAML (exportd, secret, export); default: $MOSAIC_CONFIG')
@@ -30,13 +32,17 @@ Examples:
   mosaic --config .mosaic/client.conf status
   MOSAIC_CONFIG=.mosaic/client.conf mosaic node add --all
   mosaic volume create vol1 --layout 4+2 --codec rs
-  mosaic export create data --volume vol1 --quota-bytes 1TiB --token s3cret`);
+  mosaic export create data --volume vol1 --quota-bytes 1TiB --token s3cret
+  mosaic node remove 127.0.0.1:7103 && mosaic rebuild status --watch
+  mosaic scrub --wait`);
 
 registerStatus(program);
 registerNode(program);
 registerVolume(program);
 registerExport(program);
 registerFsck(program);
+registerRebuild(program);
+registerScrub(program);
 registerBlock(program);
 
 // Subcommands inherit the root's error handling, so a usage error anywhere exits EXIT_ERROR.

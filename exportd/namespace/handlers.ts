@@ -3,6 +3,7 @@
  * on exportd's RPC server. Arguments arrive decoded (the method's decoder
  * ran); a MosaicError thrown by the namespace reaches the client with its code.
  */
+import { MosaicError } from '../../common/errors.js';
 import * as proto from '../../common/protocol/exportd-namespace.js';
 import type { RpcServer } from '../../common/rpc/server.js';
 import type { Namespace } from './namespace.js';
@@ -32,5 +33,11 @@ export function registerNamespaceHandlers(server: RpcServer, namespace: Namespac
     .handle(proto.open, (args) => reply(namespace.open(args)))
     .handle(proto.release, (args) => reply(namespace.release(args)))
     .handle(proto.renewSession, (args) => reply(namespace.renewSession(args)))
-    .handle(proto.commitWrite, (args) => reply(namespace.commitWrite(args)));
+    .handle(proto.commitWrite, (args) => reply(namespace.commitWrite(args)))
+    .handle(proto.reportRepair, async (args) => {
+      if (!(await namespace.queueRepair({ ino: args.ino, reason: args.reason }, args.exportId))) {
+        throw new MosaicError('ENOENT', `inode ${args.ino} is not a regular file of export ${args.exportId}`);
+      }
+      return { result: {} };
+    });
 }

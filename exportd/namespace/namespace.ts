@@ -15,6 +15,8 @@ import type {
   NodeInfo, OpenArgs, OpenResult, ReaddirArgs, ReaddirResult, ReadlinkArgs, ReleaseArgs, RemovexattrArgs, RenameArgs,
   RenewSessionArgs, SetattrArgs, SetxattrArgs, StatfsResult, SymlinkArgs, UnlinkArgs,
 } from '../../common/protocol/exportd-namespace.js';
+import type { Sid } from '../../common/ids.js';
+import type { Distribution } from '../../common/protocol/types.js';
 import type { CommitCounters, MetadataDb } from '../db/metadata-db.js';
 import * as attrs from './attrs.js';
 import * as creates from './create.js';
@@ -23,15 +25,17 @@ import { fsck, type FsckReport } from './fsck.js';
 import { S_IFDIR } from './modes.js';
 import * as opens from './opens.js';
 import type { NamespacePorts } from './ports.js';
-import type { DeletionTask, InodeRecord } from './records.js';
+import { inoKey, type DeletionTask, type InodeRecord, type RepairRecord } from './records.js';
 import { readdir } from './readdir.js';
+import * as repairs from './repairs.js';
 import * as removes from './remove.js';
 import { rename } from './rename.js';
 import { NamespaceStore, systemClock, type Clock } from './store.js';
 import * as xattrs from './xattrs.js';
 
 export type { FsckReport } from './fsck.js';
-export type { DeletionTask } from './records.js';
+export type { DeletionTask, InodeRecord, RepairReason, RepairRecord } from './records.js';
+export type { FinishOutcome, RepairReport } from './repairs.js';
 
 export interface NamespaceOptions {
   /** Wall clock for timestamps (tests inject one). */
@@ -103,6 +107,15 @@ export class Namespace {
   takeDeletions(limit: number): Promise<DeletionTask[]> { return takeDeletions(this.store, limit); }
   /** Drops a task once every storage node confirmed it. */
   finishDeletion(key: string): Promise<void> { return finishDeletion(this.store, key); }
+
+  /** The repair queue (exportd/namespace/repairs.ts): report, redistribute, finish, walk. */
+  queueRepair(report: repairs.RepairReport, exportId?: number): Promise<boolean> { return repairs.queueRepair(this.store, report, exportId); }
+  redistribute(report: repairs.RepairReport, plan: (dist: Distribution) => Sid[] | undefined): Promise<boolean> { return repairs.redistribute(this.store, report, plan); }
+  finishRepair(ino: number, token: string): Promise<repairs.FinishOutcome> { return repairs.finishRepair(this.store, ino, token); }
+  takeRepairs(afterIno: number, limit: number): Promise<RepairRecord[]> { return repairs.takeRepairs(this.store, afterIno, limit); }
+  scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }> { return repairs.scanFiles(this.store, afterIno, limit); }
+  /** A regular file's inode by ino alone (the repair worker has no export context). */
+  fileOf(ino: number): Promise<InodeRecord | undefined> { return this.store.inodes.get(inoKey(ino)); }
 
   fsck(): Promise<FsckReport> { return fsck(this.store); }
 

@@ -10,6 +10,7 @@
  *              "usage/<exportId>"     -> Usage
  * - orphans:   inoKey(ino)            -> { sinceMs }   (nlink 0, still open)
  * - deletions: time-ordered key       -> DeletionRecord (work for the deletion worker)
+ * - repairs:   inoKey(ino)            -> RepairRecord   (work for the repair worker, one per file)
  *
  * inoKey is 13 lowercase hex digits (inos stay below 2^52), so keys sort
  * numerically and "<ino>/" is a prefix no other inode shares: names hold no
@@ -76,6 +77,32 @@ export interface DeletionRecord {
 
 export interface DeletionTask extends DeletionRecord {
   key: string;
+}
+
+/**
+ * Why a file is on the repair queue: a write reached fewer than n nodes, a
+ * slot failed its CRC (scrub or read), stripes of one file disagree on their
+ * version, a sid of its distribution was replaced (node removed or drained),
+ * or an admin asked for a rebuild of a sid in place (disk replaced).
+ */
+export type RepairReason = 'degraded-write' | 'corrupt' | 'version-mismatch' | 'sid-lost' | 'drain' | 'rebuild';
+
+export const REPAIR_REASONS: readonly RepairReason[] = ['degraded-write', 'corrupt', 'version-mismatch', 'sid-lost', 'drain', 'rebuild'];
+
+/** One queued file (deduplicated: a second report merges its reason into the record). */
+export interface RepairRecord {
+  ino: number;
+  exportId: number;
+  fid: string;
+  reasons: RepairReason[];
+  /** When the file was first queued (wall ms). */
+  queuedMs: number;
+  /** Changes at every report: a repair pass finishes the record only if nobody reported since it started. */
+  token: string;
+  /** Sids no longer in the distribution whose copies are still read (a draining node); freed when the repair is done. */
+  sourceSids: Sid[];
+  /** The rebuild job that queued it (progress accounting), 0 for none. */
+  jobId: number;
 }
 
 export const INO_MAX = 2 ** 52 - 1;

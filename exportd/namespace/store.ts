@@ -20,7 +20,7 @@ import { isDir, isRegular } from './modes.js';
 import type { ExportInfo, NamespacePorts } from './ports.js';
 import {
   childRange, dentryKey, inoKey,
-  type DeletionRecord, type DentryRecord, type InodeRecord, type OrphanRecord, type Usage,
+  type DeletionRecord, type DentryRecord, type InodeRecord, type OrphanRecord, type RepairRecord, type Usage,
 } from './records.js';
 import { SessionTable } from './sessions.js';
 import { UsageCounters } from './usage.js';
@@ -104,6 +104,7 @@ export class NamespaceStore {
   readonly meta: Table<unknown>;
   readonly orphans: Table<OrphanRecord>;
   readonly deletions: Table<DeletionRecord>;
+  readonly repairs: Table<RepairRecord>;
   readonly locks = new InodeLocks();
   readonly allocator: InodeAllocator;
   readonly usage: UsageCounters;
@@ -119,6 +120,7 @@ export class NamespaceStore {
     this.meta = db.table('ns-meta');
     this.orphans = db.table('orphans');
     this.deletions = db.table('deletions');
+    this.repairs = db.table('repairs');
     this.allocator = new InodeAllocator(db, this.meta as Table<number>);
     this.usage = new UsageCounters(this.meta as Table<Usage>);
     this.sessions = new SessionTable(options.leaseMs);

@@ -1,23 +1,45 @@
-/** `mosaic status`: exportd, nodes, volumes and exports in one screen. */
+/**
+ * `mosaic status`: exportd, nodes, the data's redundancy, the repair queue
+ * and rebuild jobs, volumes and exports in one screen. The first line after
+ * the header says at a glance whether data is safe.
+ */
 import type { Command } from 'commander';
 import * as admin from '../../../common/protocol/exportd-admin.js';
+import type { HealthResult } from '../../../common/protocol/exportd-admin.js';
 import { duration, exportsTable, nodesTable, volumesTable } from '../format.js';
 import { withSession } from '../session.js';
+import { jobsTable, queueLine } from './rebuild.js';
+import { scrubLine } from './scrub.js';
+
+/** Redundancy is recounted for each status (a walk over every file): give it more than the usual deadline. */
+const STATUS_HEALTH_TIMEOUT_MS = 120_000;
+
+export function redundancyLine(r: HealthResult['redundancy']): string {
+  const verdict = r.unreadable > 0 ? 'DATA UNREADABLE' : r.atRisk > 0 ? 'AT RISK (one more failure loses data)' : r.degraded > 0 ? 'degraded (repairing)' : 'safe';
+  return `data: ${verdict} — ${r.filesTotal} files: ${r.redundant} fully redundant, ${r.degraded} degraded, ${r.atRisk} at risk, ${r.unreadable} unreadable`;
+}
 
 export function registerStatus(program: Command): void {
   program
     .command('status')
-    .description('show storage nodes (state, space, last heartbeat), volumes and exports')
+    .description('show storage nodes (state, space, last heartbeat), data redundancy, repairs and rebuilds, volumes and exports')
     .action(withSession(async (session) => {
       const status = await session.call(admin.status, {});
-      if (session.json) return session.printJson(status);
+      const health = await session.call(admin.health, { recount: true }, STATUS_HEALTH_TIMEOUT_MS);
+      if (session.json) return session.printJson({ ...status, health });
       const count = (state: string) => status.nodes.filter((node) => node.state === state).length;
       session.print([
         `exportd ${status.version} at ${session.settings.exportd}, up ${duration(status.uptimeMs)}`,
         `nodes: ${count('up')} up, ${count('down')} down, ${count('draining')} draining; deletions pending: ${status.deletionsPending}`,
+        redundancyLine(health.redundancy),
+        queueLine(health),
+        scrubLine(health.scrub),
         '',
         'Storage nodes',
         nodesTable(status.nodes),
+        '',
+        'Rebuild jobs',
+        jobsTable(health.jobs),
         '',
         'Volumes',
         volumesTable(status.volumes),

@@ -1,0 +1,192 @@
+/**
+ * One repair pass over one file: read every slot of every stripe from every
+ * sid of its distribution (and its source sids), plan each stripe
+ * (stripe-plan.ts), re-create what is missing with codec.reconstruct and
+ * write it, with the stripe's own version, durably.
+ *
+ * Fault model: any sid may fail or time out on any call; such a sid counts
+ * as "did not answer" for the stripes of that call (never as absent), so a
+ * flaky node can never make a stripe look like a hole or older than it is.
+ * A write refused with EVERSION means a client wrote a newer version
+ * meanwhile: that slot is current, not a failure. Other write failures leave
+ * the home waiting. Memory: one window of stripesPerCall stripes of every sid
+ * at a time (8 sids x 16 stripes x 64 KiB = 8 MiB per file in flight).
+ */
+import { createCodec, type ErasureCodec } from '../../codec/codec.js';
+import type { Logger } from '../../common/logging.js';
+import type { Sid } from '../../common/ids.js';
+import { read, write, type WriteItem } from '../../common/protocol/storaged.js';
+import type { Distribution } from '../../common/protocol/types.js';
+import type { RpcPool } from '../../common/rpc/pool.js';
+import type { SidView } from '../cluster/cluster-map.js';
+import { planStripe, type SlotAnswer, type Target } from './stripe-plan.js';
+import type { ByteThrottle } from './throttle.js';
+
+export interface FileRepairDeps {
+  pool: RpcPool;
+  /** A sid's node and state; undefined when no node serves it. */
+  sidView: (sid: Sid) => SidView | undefined;
+  throttle: ByteThrottle;
+  logger: Logger;
+  callTimeoutMs: number;
+  /** Stripes read per call and planned together. */
+  stripesPerCall: number;
+}
+
+export interface FileRepairResult {
+  stripes: number;
+  holes: number;
+  /** Stripes that needed writes. */
+  repairedStripes: number;
+  projectionsWritten: number;
+  bytesWritten: number;
+  bytesRead: number;
+  /** Slots found with a newer version than planned (a client wrote meanwhile). */
+  newerFound: number;
+  /** Sids that still need projections but could not take them (down, failed). */
+  waiting: Set<Sid>;
+  /** Stripes with fewer than k matching projections reachable now. */
+  lostStripes: number;
+  /** Fewest distinct current projections of any stripe after this pass (n when all are whole). */
+  currentMin: number;
+  /** Some stripe had slots of different versions on the distribution (stale or corrupt ones found). */
+  mismatched: boolean;
+}
+
+const codecs = new Map<string, ErasureCodec>();
+
+export function codecOf(dist: Distribution): ErasureCodec {
+  const key = `${dist.layout.codec}/${dist.layout.k}/${dist.layout.m}/${dist.shardBytes}`;
+  let codec = codecs.get(key);
+  if (!codec) {
+    codec = createCodec(dist.layout, dist.shardBytes);
+    codecs.set(key, codec);
+  }
+  return codec;
+}
+
+export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeBytes: number, sourceSids: readonly Sid[]): Promise<FileRepairResult> {
+  const codec = codecOf(dist);
+  const stripeCount = Math.ceil(sizeBytes / codec.stripeBytes);
+  const result: FileRepairResult = {
+    stripes: stripeCount, holes: 0, repairedStripes: 0, projectionsWritten: 0, bytesWritten: 0, bytesRead: 0,
+    newerFound: 0, waiting: new Set(), lostStripes: 0, currentMin: codec.n, mismatched: false,
+  };
+  const readSids = [...new Set([...dist.sids, ...sourceSids])];
+  const writable = (sid: Sid) => {
+    const state = deps.sidView(sid)?.state;
+    return state === 'up' || state === 'draining';
+  };
+  for (let from = 0; from < stripeCount; from += deps.stripesPerCall) {
+    const count = Math.min(deps.stripesPerCall, stripeCount - from);
+    const answers = await Promise.all(readSids.map((sid) => readRange(deps, codec, dist, sid, from, count, result)));
+    const writes = new Map<Sid, { items: WriteItem[]; payloads: Buffer[] }>();
+    for (let i = 0; i < count; i++) {
+      const bySid = new Map<Sid, SlotAnswer>(readSids.map((sid, index) => [sid, answers[index]![i]]));
+      const plan = planStripe({ k: codec.k, n: codec.n, sids: dist.sids, answers: bySid, writable });
+      if (plan.kind === 'hole') {
+        result.holes++;
+        continue;
+      }
+      if (plan.kind === 'lost') {
+        result.lostStripes++;
+        result.currentMin = 0;
+        deps.logger.error(`repair: stripe ${from + i} of ${dist.fid} has fewer than ${codec.k} matching projections reachable (newest seen ${plan.newestSeen})`);
+        continue;
+      }
+      for (const sid of plan.waiting) result.waiting.add(sid);
+      result.currentMin = Math.min(result.currentMin, plan.currentAfter);
+      if (plan.targets.length === 0) continue;
+      result.repairedStripes++;
+      result.mismatched ||= dist.sids.some((sid) => {
+        const answer = bySid.get(sid);
+        return answer?.state === 'corrupt' || (answer?.state === 'ok' && answer.version !== plan.version);
+      });
+      const payloads = await recreate(codec, plan.present, plan.targets);
+      plan.targets.forEach((target, index) => {
+        const batch = writes.get(target.sid) ?? { items: [], payloads: [] };
+        batch.items.push({
+          sid: target.sid, fid: dist.fid, slotPayloadBytes: codec.projectionBytesMax, stripe: from + i, version: plan.version,
+          codec: dist.layout.codec, k: codec.k, m: codec.m, projection: target.projection,
+        });
+        batch.payloads.push(payloads[index]!);
+        writes.set(target.sid, batch);
+      });
+    }
+    await Promise.all([...writes].map(([sid, batch]) => writeBatch(deps, sid, batch.items, batch.payloads, result)));
+  }
+  return result;
+}
+
+/** The targets' projections: copied when a current copy exists (a source sid), else reconstructed. */
+async function recreate(codec: ErasureCodec, present: ReadonlyMap<number, Buffer>, targets: readonly Target[]): Promise<Buffer[]> {
+  const missing = [...new Set(targets.map((t) => t.projection).filter((p) => !present.has(p)))];
+  const rebuilt = missing.map((p) => Buffer.allocUnsafe(codec.projectionBytes(p)));
+  if (missing.length > 0) {
+    const inputs: (Buffer | undefined)[] = Array.from({ length: codec.n }, (_, p) => present.get(p));
+    await codec.reconstruct(inputs, missing, rebuilt);
+  }
+  return targets.map((t) => present.get(t.projection) ?? rebuilt[missing.indexOf(t.projection)]!);
+}
+
+/** Slots [from, from + count) of one sid; every entry undefined when the sid is down or failed. */
+async function readRange(deps: FileRepairDeps, codec: ErasureCodec, dist: Distribution, sid: Sid, from: number, count: number, result: FileRepairResult): Promise<SlotAnswer[]> {
+  const out: SlotAnswer[] = new Array<SlotAnswer>(count).fill(undefined);
+  const view = deps.sidView(sid);
+  if (!view || view.state === 'down') return out;
+  const got: SlotAnswer[] = [];
+  try {
+    while (got.length < count) {
+      const client = deps.pool.get(view.address);
+      const reply = await client.call(read, { sid, fid: dist.fid, fromStripe: from + got.length, count: count - got.length }, { timeoutMs: deps.callTimeoutMs });
+      if (reply.result.stripes.length === 0) return out;
+      let bytes = 0;
+      for (const outcome of reply.result.stripes.slice(0, count - got.length)) {
+        if (outcome.state !== 'ok') {
+          got.push(outcome.state === 'absent' ? { state: 'absent' } : { state: 'corrupt' });
+          continue;
+        }
+        const payload = reply.payloads[outcome.payload];
+        const usable = payload !== undefined && outcome.codec === dist.layout.codec && outcome.k === codec.k && outcome.m === codec.m
+          && outcome.projection < codec.n && payload.length === codec.projectionBytes(outcome.projection);
+        // Copied out of the RPC receive buffer: plans outlive the reply.
+        got.push(usable ? { state: 'ok', version: outcome.version, projection: outcome.projection, payload: Buffer.from(payload) } : { state: 'corrupt' });
+        bytes += payload?.length ?? 0;
+      }
+      client.release(reply.payloads);
+      result.bytesRead += bytes;
+      await deps.throttle.take(bytes);
+    }
+  } catch (err) {
+    deps.logger.debug(`repair: read of ${dist.fid} stripes ${from}+${count} on sid ${sid} failed: ${(err as Error).message}`);
+    return out;
+  }
+  return got;
+}
+
+async function writeBatch(deps: FileRepairDeps, sid: Sid, items: WriteItem[], payloads: Buffer[], result: FileRepairResult): Promise<void> {
+  const view = deps.sidView(sid);
+  if (!view) {
+    result.waiting.add(sid);
+    return;
+  }
+  const bytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
+  await deps.throttle.take(bytes);
+  try {
+    const { result: reply } = await deps.pool.get(view.address).call(write, { items, durable: true }, { payloads, timeoutMs: deps.callTimeoutMs });
+    reply.outcomes.forEach((outcome, index) => {
+      if (outcome.status === 'ok') {
+        result.projectionsWritten++;
+        result.bytesWritten += payloads[index]!.length;
+      } else if (outcome.code === 'EVERSION') {
+        result.newerFound++;
+      } else {
+        result.waiting.add(sid);
+      }
+    });
+    if (reply.outcomes.length < items.length) result.waiting.add(sid);
+  } catch (err) {
+    deps.logger.debug(`repair: write of ${items.length} projections to sid ${sid} failed: ${(err as Error).message}`);
+    result.waiting.add(sid);
+  }
+}

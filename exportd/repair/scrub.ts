@@ -1,0 +1,157 @@
+/**
+ * Scrub: asks every member sid whose node is up to check the CRC of every
+ * slot (storaged.scrub, paged by cursor and throttled by the node's own
+ * scrub rate), then queues the files of the corrupt slots for repair
+ * (reason "corrupt"). Periodic every intervalMs (0: on demand only) and on
+ * demand; one pass at a time.
+ *
+ * Fault model: a node failing mid-pass is skipped for this pass (the next
+ * pass covers it); a corrupt slot of a file deleted meanwhile is ignored.
+ * Memory: the corrupt fids of one pass (bounded by what the nodes report).
+ */
+import { MosaicError } from '../../common/errors.js';
+import type { Logger } from '../../common/logging.js';
+import type { FileId } from '../../common/ids.js';
+import { scrub, type ScrubCursor } from '../../common/protocol/storaged.js';
+import type { ScrubInfo } from '../../common/protocol/exportd-admin.js';
+import type { RpcPool } from '../../common/rpc/pool.js';
+import type { ClusterMap } from '../cluster/cluster-map.js';
+import type { InodeRecord, RepairReport } from '../namespace/namespace.js';
+
+export interface ScrubNamespacePort {
+  scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
+  queueRepair(report: RepairReport): Promise<boolean>;
+}
+
+export interface ScrubSchedulerOptions {
+  map: ClusterMap;
+  pool: RpcPool;
+  namespace: ScrubNamespacePort;
+  logger: Logger;
+  intervalMs: number;
+  /** Slots per scrub call (storaged bounds it too). */
+  slotsPerCall?: number;
+  /** One scrub call may take long: the node reads slotsPerCall slots at its scrub rate. */
+  callTimeoutMs?: number;
+  nowMs?: () => number;
+  /** The files queued by a pass (the repair worker's wake-up). */
+  onQueued?: () => void;
+}
+
+export class ScrubScheduler {
+  private readonly options: Required<ScrubSchedulerOptions>;
+  private timer: NodeJS.Timeout | undefined;
+  private pass: Promise<void> | undefined;
+  private stopped = false;
+  private readonly state: ScrubInfo;
+
+  constructor(options: ScrubSchedulerOptions) {
+    this.options = { slotsPerCall: 10_000, callTimeoutMs: 120_000, nowMs: Date.now, onQueued: () => undefined, ...options };
+    this.state = {
+      running: false, intervalMs: options.intervalMs, startedMs: 0, finishedMs: 0, sidsTotal: 0, sidsDone: 0,
+      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesQueued: 0, nextMs: 0,
+    };
+  }
+
+  start(): void {
+    this.arm();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.pass;
+  }
+
+  info(): ScrubInfo {
+    return { ...this.state };
+  }
+
+  /** Starts a pass unless one is running; returns the state right after. */
+  runNow(): ScrubInfo {
+    if (!this.pass && !this.stopped) {
+      this.pass = this.runPass().catch((err: unknown) => {
+        this.options.logger.error(`scrub: ${MosaicError.from(err).message}`);
+      }).finally(() => {
+        this.pass = undefined;
+        this.state.running = false;
+        this.state.finishedMs = this.options.nowMs();
+        this.arm();
+      });
+    }
+    return this.info();
+  }
+
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.state.nextMs = 0;
+    if (this.options.intervalMs <= 0 || this.stopped) return;
+    this.state.nextMs = this.options.nowMs() + this.options.intervalMs;
+    // setTimeout holds at most 2^31 - 1 ms (24.8 days): longer intervals re-arm on the way.
+    const delayMs = Math.min(this.options.intervalMs, 2 ** 31 - 1);
+    this.timer = setTimeout(() => {
+      if (this.options.nowMs() >= this.state.nextMs) this.runNow();
+      else this.arm();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async runPass(): Promise<void> {
+    const sids = this.options.map.listNodes()
+      .filter((node) => node.clusterId !== null && node.state !== 'down')
+      .flatMap((node) => node.sids.map((stat) => ({ sid: stat.sid, address: node.address })));
+    Object.assign(this.state, {
+      running: true, startedMs: this.options.nowMs(), finishedMs: 0, sidsTotal: sids.length, sidsDone: 0,
+      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesQueued: 0,
+    });
+    this.options.logger.info(`scrub: checking ${sids.length} sids`);
+    const corrupt = new Set<FileId>();
+    // Nodes scrub in parallel (each at its own rate), the sids of one node one after the other.
+    const byNode = new Map<string, number[]>();
+    for (const { sid, address } of sids) byNode.set(address, [...(byNode.get(address) ?? []), sid]);
+    await Promise.all([...byNode].map(async ([address, nodeSids]) => {
+      for (const sid of nodeSids) {
+        if (this.stopped) return;
+        await this.scrubSid(address, sid, corrupt);
+        this.state.sidsDone++;
+      }
+    }));
+    if (corrupt.size > 0) await this.queue(corrupt);
+    this.options.logger.info(`scrub: done: ${this.state.slotsChecked} slots, ${this.state.corruptFound} corrupt, ${this.state.filesQueued} files queued for repair`);
+  }
+
+  private async scrubSid(address: string, sid: number, corrupt: Set<FileId>): Promise<void> {
+    let cursor: ScrubCursor | undefined;
+    try {
+      do {
+        const args = cursor ? { sid, cursor, slotsMax: this.options.slotsPerCall } : { sid, slotsMax: this.options.slotsPerCall };
+        const { result } = await this.options.pool.get(address).call(scrub, args, { timeoutMs: this.options.callTimeoutMs });
+        this.state.slotsChecked += result.slotsChecked;
+        this.state.bytesChecked += result.bytesChecked;
+        for (const slot of result.corrupt) {
+          this.state.corruptFound++;
+          corrupt.add(slot.fid);
+          this.options.logger.warn(`scrub: sid ${sid} fid ${slot.fid} stripe ${slot.stripe} is corrupt: ${slot.reason}`);
+        }
+        cursor = result.nextCursor;
+      } while (cursor && !this.stopped);
+    } catch (err) {
+      this.options.logger.warn(`scrub: sid ${sid} (${address}) skipped for this pass: ${MosaicError.from(err).message}`);
+    }
+  }
+
+  /** Slots name fids; the queue is by inode: one walk over the files maps them. */
+  private async queue(corrupt: Set<FileId>): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const { files, lastIno } = await this.options.namespace.scanFiles(after, 1000);
+      for (const inode of files) {
+        if (!corrupt.has(inode.dist!.fid)) continue;
+        if (await this.options.namespace.queueRepair({ ino: inode.ino, reason: 'corrupt' })) this.state.filesQueued++;
+      }
+      if (lastIno === undefined) break;
+      after = lastIno;
+    }
+    this.options.onQueued();
+  }
+}

@@ -22,7 +22,7 @@ import { createCodec, type ErasureCodec } from '../../codec/codec.js';
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import {
-  commitWrite, open, O_WRONLY, release, setattr, type NodeInfo, type OpenResult, type Timespec,
+  commitWrite, open, O_WRONLY, release, reportRepair, setattr, type NodeInfo, type OpenResult, type Timespec,
 } from '../../common/protocol/exportd-namespace.js';
 import type { Distribution } from '../../common/protocol/types.js';
 import { FileData, type FileDataOptions } from '../data/file-data.js';
@@ -64,7 +64,7 @@ export class OpenInode {
   needsCommit = false;
   mtime: Timespec | undefined;
   closing: Promise<void> | undefined;
-  private repairReported = false;
+  private repairReporting = false;
   readonly data: FileData;
 
   readonly ino: number;
@@ -129,10 +129,12 @@ export class OpenInode {
   }
 
   private reportRepair(): void {
-    // exportd's namespace protocol has no repair-queue call yet: say it in the log, once per open.
-    if (this.repairReported) return;
-    this.repairReported = true;
-    this.edges.logger.warn(`inode ${this.ino}: written to fewer than n storage nodes (degraded); it needs repair`);
+    // exportd queues the file for its repair worker; one report in flight at a time (reports of a queued file merge).
+    if (this.repairReporting) return;
+    this.repairReporting = true;
+    this.edges.meta.call(reportRepair, { ino: this.ino, reason: 'degraded-write' })
+      .catch((err: unknown) => this.edges.logger.warn(`inode ${this.ino}: written degraded, and reporting it to exportd failed: ${(err as Error).message}`))
+      .finally(() => { this.repairReporting = false; });
   }
 }
 

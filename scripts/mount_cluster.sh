@@ -3,8 +3,10 @@
 #
 #   scripts/mount_cluster.sh MOUNTPOINT [--data DIR] [--export NAME] [MOUNTD OPTIONS...]
 #
-# Reads DIR/client.conf (default ./.mosaic, written by start_cluster.sh
-# --local) for exportd, the secret and the export, creates MOUNTPOINT if
+# Reads DIR/client.conf for exportd, the secret and the export (default:
+# ./.mosaic, the local cluster's, when it exists; otherwise
+# .mosaic/docker, the Docker cluster's, written by make start-cluster),
+# creates MOUNTPOINT if
 # needed and runs `mountd mount --daemon`; it returns once the mount is up.
 # The mount process logs to DIR/logs/mountd.log; its pid and mountpoint are
 # kept in DIR/run/ so stop_cluster.sh unmounts it (SIGTERM: open files are
@@ -14,7 +16,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA=./.mosaic
+DATA=""
 EXPORT_NAME=""
 MOUNTPOINT=""
 EXTRA=()
@@ -32,6 +34,12 @@ while [ $# -gt 0 ]; do
 done
 
 [ -n "$MOUNTPOINT" ] || { echo "mount_cluster: give a MOUNTPOINT (see --help)" >&2; exit 2; }
+if [ -z "$DATA" ]; then
+  if [ -f ./.mosaic/client.conf ]; then DATA=./.mosaic
+  elif [ -f "$ROOT/.mosaic/docker/client.conf" ]; then DATA="$ROOT/.mosaic/docker"
+  else DATA=./.mosaic
+  fi
+fi
 [ -f "$DATA/client.conf" ] || { echo "mount_cluster: no $DATA/client.conf: start the cluster first (scripts/start_cluster.sh --local --data $DATA)" >&2; exit 1; }
 DIR="$(cd "$DATA" && pwd)"
 mkdir -p "$MOUNTPOINT" "$DIR/run" "$DIR/logs"

@@ -12,6 +12,9 @@
  *   exponential backoff (retryMinMs doubling up to retryMaxMs) while the
  *   other sids and tasks go on: one dead node never stalls the queue;
  * - at most tasksMax tasks are held at once (bounded memory and calls).
+ * - a truncate never frees stripes the file needs again: it waits while the
+ *   file is open and keeps what the file's current size covers (a file
+ *   truncated by O_TRUNC and rewritten before the task ran keeps its data).
  * storaged's delete is idempotent and its truncate only frees stripes past
  * the count, so sending either twice (after a crash) is harmless.
  */
@@ -27,6 +30,11 @@ export interface DeletionQueue {
   /** The oldest `limit` queued tasks (a peek: tasks stay queued until finished). */
   takeDeletions(limit: number): Promise<DeletionTask[]>;
   finishDeletion(key: string): Promise<void>;
+  /**
+   * Stripes a truncate must keep now (at least task.stripeCount), or 'busy'
+   * to retry later (the file is open). Without it, task.stripeCount.
+   */
+  truncateKeep?(task: DeletionTask): Promise<number | 'busy'>;
 }
 
 export interface DeletionWorkerOptions {
@@ -117,7 +125,16 @@ export class DeletionWorker {
   private async attempt(held: Held): Promise<void> {
     held.busy = true;
     try {
-      const results = await Promise.all([...held.remaining].map(async (sid) => ({ sid, done: await this.freeOn(sid, held.task) })));
+      let task = held.task;
+      if (task.kind === 'truncate' && this.options.queue.truncateKeep) {
+        const keep = await this.options.queue.truncateKeep(task);
+        if (keep === 'busy') {
+          held.retryAtMs = Date.now() + this.options.retryMinMs;
+          return;
+        }
+        task = { ...task, stripeCount: keep };
+      }
+      const results = await Promise.all([...held.remaining].map(async (sid) => ({ sid, done: await this.freeOn(sid, task) })));
       for (const { sid, done } of results) if (done) held.remaining.delete(sid);
       if (held.remaining.size === 0) {
         await this.options.queue.finishDeletion(held.task.key);

@@ -71,7 +71,7 @@ export function truncateTo(tx: Tx, inode: InodeRecord, sizeBytes: number, now: T
     const stripeBytes = inode.dist.layout.k * inode.dist.shardBytes;
     tx.queueDeletion({
       fid: inode.dist.fid, sids: inode.dist.sids, kind: 'truncate',
-      stripeCount: Math.ceil(sizeBytes / stripeBytes), sizeBytes, writeGen: inode.writeGen,
+      stripeCount: Math.ceil(sizeBytes / stripeBytes), sizeBytes, writeGen: inode.writeGen, ino: inode.ino,
     });
   }
   tx.usage.bytes += sizeBytes - inode.size;

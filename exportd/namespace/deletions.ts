@@ -9,7 +9,7 @@
  * that is down only delays it. Tasks come oldest first.
  */
 import { MosaicError } from '../../common/errors.js';
-import type { DeletionTask } from './records.js';
+import { inoKey, type DeletionTask } from './records.js';
 import type { NamespaceStore } from './store.js';
 
 const TASK_KEY = /^[0-9a-f]{12}-[0-9a-f]{12}$/;
@@ -19,6 +19,25 @@ export async function takeDeletions(store: NamespaceStore, limit: number): Promi
   if (!Number.isInteger(limit) || limit < 1 || limit > TAKE_MAX) throw MosaicError.invalid(`deletion batch limit must be 1..${TAKE_MAX}`);
   const rows = await store.deletions.entries({ limit });
   return rows.map(([key, record]) => ({ key, ...record }));
+}
+
+/**
+ * The stripes a truncate task may keep now: never fewer than the file's
+ * current size needs (it may have grown again since the truncate: freeing
+ * those stripes would destroy data written after it), and 'busy' while the
+ * file is open (a writer may be writing past the committed size). The
+ * residual race: a client opening and writing past the size between this
+ * check and the storage nodes' truncate (storaged's truncate is not
+ * version-conditional).
+ */
+export async function truncateKeep(store: NamespaceStore, task: DeletionTask): Promise<number | 'busy'> {
+  const stripeCount = task.stripeCount ?? 0;
+  if (task.kind !== 'truncate' || task.ino === undefined) return stripeCount;
+  const inode = await store.inodes.get(inoKey(task.ino));
+  if (!inode?.dist || inode.dist.fid !== task.fid) return stripeCount;
+  if (store.sessions.openCount(task.ino) > 0) return 'busy';
+  const stripeBytes = inode.dist.layout.k * inode.dist.shardBytes;
+  return Math.max(stripeCount, Math.ceil(inode.size / stripeBytes));
 }
 
 export async function finishDeletion(store: NamespaceStore, key: string): Promise<void> {

@@ -20,7 +20,7 @@ import type { Distribution } from '../../common/protocol/types.js';
 import type { CommitCounters, MetadataDb } from '../db/metadata-db.js';
 import * as attrs from './attrs.js';
 import * as creates from './create.js';
-import { finishDeletion, takeDeletions } from './deletions.js';
+import { finishDeletion, takeDeletions, truncateKeep } from './deletions.js';
 import { fsck, type FsckReport } from './fsck.js';
 import { S_IFDIR } from './modes.js';
 import * as opens from './opens.js';
@@ -107,6 +107,8 @@ export class Namespace {
   takeDeletions(limit: number): Promise<DeletionTask[]> { return takeDeletions(this.store, limit); }
   /** Drops a task once every storage node confirmed it. */
   finishDeletion(key: string): Promise<void> { return finishDeletion(this.store, key); }
+  /** Stripes a truncate task must keep now, or 'busy' while the file is open (deletions.ts). */
+  truncateKeep(task: DeletionTask): Promise<number | 'busy'> { return truncateKeep(this.store, task); }
 
   /** The repair queue (exportd/namespace/repairs.ts): report, redistribute, finish, walk. */
   queueRepair(report: repairs.RepairReport, exportId?: number): Promise<boolean> { return repairs.queueRepair(this.store, report, exportId); }

@@ -73,6 +73,8 @@ export interface DeletionRecord {
   sizeBytes?: number;
   /** The file's write generation when the task was queued. */
   writeGen: number;
+  /** truncate: the file's inode, so the worker can check it is not open and not regrown (absent in older records). */
+  ino?: number;
 }
 
 export interface DeletionTask extends DeletionRecord {

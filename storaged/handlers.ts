@@ -42,8 +42,8 @@ export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, Slo
     return { result: { outcomes } };
   });
 
-  server.handle(protocol.read, async ({ sid, fid, fromStripe, count }) => {
-    const { stripes, payloads } = await storeOf(sid).read(fid, fromStripe, count);
+  server.handle(protocol.read, async ({ sid, fid, fromStripe, count, range }) => {
+    const { stripes, payloads } = await storeOf(sid).read(fid, fromStripe, count, range);
     return { result: { stripes }, payloads };
   });
 

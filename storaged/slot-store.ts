@@ -28,7 +28,7 @@ import type { FileId, Sid } from '../common/ids.js';
 import type { Logger } from '../common/logging.js';
 import {
   STORAGED_LIMITS,
-  type CorruptSlot, type ListedFile, type ListResult, type ReadOutcome, type ScrubCursor, type ScrubResult, type SidStat,
+  type CorruptSlot, type ListedFile, type ListResult, type ReadOutcome, type ReadRange, type ScrubCursor, type ScrubResult, type SidStat,
   type WriteItem, type WriteOutcome,
 } from '../common/protocol/storaged.js';
 import { checkPayload, PROJECTION_HEADER_BYTES, readProjectionHeader, writeProjectionHeader } from '../codec/projection-header.js';
@@ -65,6 +65,8 @@ export interface SlotStoreOptions {
 const SCRUB_CHUNK_BYTES = 4 * 1024 * 1024;
 const RETRY = Symbol('retry');
 const ABSENT: ReadOutcome = { state: 'absent' };
+/** The payload of every probed slot (never written to). */
+const EMPTY = Buffer.alloc(0);
 
 export class SlotStore {
   readonly sid: Sid;
@@ -226,14 +228,17 @@ export class SlotStore {
    * Stripes fromStripe.. (fewer than `count` when the reply would pass
    * readReplyBytesMax). A missing file reads as absent.
    */
-  async read(fid: FileId, fromStripe: number, count: number): Promise<SlotRead> {
-    const read = await this.withFile(fid, false, 'shared', (file) => this.readRange(file, fromStripe, count, STORAGED_LIMITS.readReplyBytesMax));
+  async read(fid: FileId, fromStripe: number, count: number, range?: ReadRange): Promise<SlotRead> {
+    const read = await this.withFile(fid, false, 'shared', (file) => (range?.lengthBytes === 0
+      ? this.readHeaders(file, fromStripe, count)
+      : this.readRange(file, fromStripe, count, STORAGED_LIMITS.readReplyBytesMax, range)));
     if (read) return read;
     this.metrics.slotsRead.inc({ sid: this.sid, state: 'absent' }, count);
     return { stripes: new Array<ReadOutcome>(count).fill(ABSENT), payloads: [] };
   }
 
-  private async readRange(file: OpenBins, fromStripe: number, count: number, replyBytesMax: number): Promise<SlotRead> {
+  /** With `range`, each 'ok' payload is cut to it, after the whole slot passed its CRCs. */
+  private async readRange(file: OpenBins, fromStripe: number, count: number, replyBytesMax: number, range?: ReadRange): Promise<SlotRead> {
     if (file.header.state !== 'ok') {
       const outcome: ReadOutcome = file.header.state === 'none' ? ABSENT : { state: 'corrupt', reason: file.header.reason.slice(0, 200) };
       return { stripes: new Array<ReadOutcome>(count).fill(outcome), payloads: [] };
@@ -253,9 +258,46 @@ export class SlotStore {
       if (checked.state === 'corrupt') checked = await this.recheckSlot(file, fromStripe + slot, strideBytes);
       this.metrics.slotsRead.inc({ sid: this.sid, state: checked.state });
       if (checked.state === 'ok') {
+        const payload = range ? checked.payload.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes) : checked.payload;
         stripes.push({ ...checked.outcome, payload: payloads.length });
-        payloads.push(checked.payload);
-        this.metrics.bytesRead.inc(this.labels, checked.payload.length);
+        payloads.push(payload);
+        this.metrics.bytesRead.inc(this.labels, payload.length);
+      } else {
+        stripes.push(checked.state === 'absent' ? ABSENT : { state: 'corrupt', reason: checked.reason });
+      }
+    }
+    return { stripes, payloads };
+  }
+
+  /**
+   * The version probe (a range of 0 bytes): each slot's header alone, a
+   * 32-byte pread instead of the whole slot; 'ok' outcomes carry an empty
+   * payload. A header failing its CRC is read again whole under the slot's
+   * mutex (a racing write), as readRange does.
+   */
+  private async readHeaders(file: OpenBins, fromStripe: number, count: number): Promise<SlotRead> {
+    if (file.header.state !== 'ok') {
+      const outcome: ReadOutcome = file.header.state === 'none' ? ABSENT : { state: 'corrupt', reason: file.header.reason.slice(0, 200) };
+      return { stripes: new Array<ReadOutcome>(count).fill(outcome), payloads: [] };
+    }
+    const strideBytes = file.header.header.slotStrideBytes;
+    const head = Buffer.allocUnsafe(PROJECTION_HEADER_BYTES);
+    const stripes: ReadOutcome[] = [];
+    const payloads: Buffer[] = [];
+    for (let slot = 0; slot < count; slot++) {
+      const offset = slotOffsetOf(fromStripe + slot, strideBytes);
+      let checked: CheckedHeader;
+      if (offset > Number.MAX_SAFE_INTEGER) {
+        checked = { state: 'absent' };
+      } else {
+        const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
+        checked = checkHeader(head, strideBytes, bytesRead);
+        if (checked.state === 'corrupt') checked = await this.recheckSlot(file, fromStripe + slot, strideBytes);
+      }
+      this.metrics.slotsRead.inc({ sid: this.sid, state: checked.state });
+      if (checked.state === 'ok') {
+        stripes.push({ ...checked.outcome, payload: payloads.length });
+        payloads.push(EMPTY);
       } else {
         stripes.push(checked.state === 'absent' ? ABSENT : { state: 'corrupt', reason: checked.reason });
       }
@@ -470,6 +512,19 @@ type CheckedSlot =
   | { state: 'ok'; outcome: Omit<Extract<ReadOutcome, { state: 'ok' }>, 'payload'>; payload: Buffer }
   | { state: 'absent' }
   | { state: 'corrupt'; reason: string };
+
+type CheckedHeader = Extract<CheckedSlot, { state: 'absent' | 'corrupt' }> | { state: 'ok'; outcome: Extract<CheckedSlot, { state: 'ok' }>['outcome'] };
+
+/** Checks a slot's header alone, of which `validBytes` came from the file (0: past the end, absent). */
+function checkHeader(head: Buffer, strideBytes: number, validBytes: number): CheckedHeader {
+  if (validBytes === 0) return { state: 'absent' };
+  if (validBytes < PROJECTION_HEADER_BYTES) return { state: 'corrupt', reason: 'slot header truncated' };
+  const check = readProjectionHeader(head, 0);
+  if (check.state !== 'ok') return check;
+  const { header } = check;
+  if (header.payloadBytes > strideBytes - PROJECTION_HEADER_BYTES) return { state: 'corrupt', reason: 'payload length exceeds the slot' };
+  return { state: 'ok', outcome: { state: 'ok', version: header.version, codec: header.codec, k: header.k, m: header.m, projection: header.index } };
+}
 
 /** Checks the slot at `start` of `buffer`, of which only the first `validBytes` came from the file. */
 function checkSlot(buffer: Buffer, start: number, strideBytes: number, validBytes: number): CheckedSlot {

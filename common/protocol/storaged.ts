@@ -141,6 +141,20 @@ export interface ReadArgs {
   fid: FileId;
   fromStripe: number;
   count: number;
+  /**
+   * Only these bytes of each 'ok' slot's payload come back (clipped to the
+   * payload): a small read needs a few KiB of one projection, not the
+   * whole slot. The node still reads and checks the whole slot (both CRCs)
+   * before returning any of it. lengthBytes 0 reads and checks only each
+   * slot's header: a version probe (no payload bytes are returned, so none
+   * unchecked are). Absent = whole payloads.
+   */
+  range?: ReadRange;
+}
+
+export interface ReadRange {
+  offsetBytes: number;
+  lengthBytes: number;
 }
 
 /**
@@ -181,6 +195,7 @@ export const read = defineMethod<ReadArgs, ReadResult>({
     fid: fileId,
     fromStripe: uint(STORAGED_LIMITS.stripeIndexMax),
     count: uint(STORAGED_LIMITS.readStripesMax),
+    range: optional(object({ offsetBytes: uint(STORAGED_LIMITS.slotPayloadBytesMax), lengthBytes: uint(STORAGED_LIMITS.slotPayloadBytesMax) })),
   })),
   decodeResult: decoderOf(object({ stripes: array(readOutcome, STORAGED_LIMITS.readStripesMax) }), 'result'),
   requestPayloadsMax: 0,

@@ -27,7 +27,7 @@
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
 import type { MemoryBudget } from './memory-budget.js';
-import { StripeGeometry } from './stripe-math.js';
+import { StripeGeometry, type StripeSpan } from './stripe-math.js';
 import type { StripeIo, WriteReport } from './stripe-io.js';
 import type { VersionSource } from './stripe-versions.js';
 
@@ -134,6 +134,8 @@ export class FileData {
     const sequential = offset === this.lastReadEnd;
     this.lastReadEnd = end;
     for (const span of this.geometry.spans(offset, end - offset)) {
+      const view = out.subarray(span.inRange, span.inRange + span.bytes);
+      if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
       const stripe = await this.stripeContent(span.stripe);
       stripe.copy(out, span.inRange, span.inStripe, span.inStripe + span.bytes);
     }
@@ -213,6 +215,27 @@ export class FileData {
       this.failure = undefined;
       throw failure;
     }
+  }
+
+  /**
+   * A random read of part of a stripe that only storage holds (nothing
+   * dirty, flushing or cached): fetches just those bytes (StripeIo.readPart)
+   * instead of the whole stripe. False, with nothing read, when the stripe
+   * has buffered bytes or a usable cache entry, or when a write or flush
+   * touched storage meanwhile (then the caller reads the stripe whole, with
+   * its overlays).
+   */
+  private async readStored(span: StripeSpan, out: Buffer): Promise<boolean> {
+    const stripe = span.stripe;
+    if (this.dirty.has(stripe) || this.flushing.has(stripe)) return false;
+    if (this.cache.get(stripe)?.epoch === this.storeEpoch) return false;
+    if (this.geometry.stripeStart(stripe) >= this.storedBytes) {
+      out.fill(0);
+      return true;
+    }
+    const epoch = this.storeEpoch;
+    await this.edges.io.readPart(stripe, span.inStripe, out);
+    return epoch === this.storeEpoch && !this.dirty.has(stripe) && !this.flushing.has(stripe);
   }
 
   /** The stripe as the application sees it: storage (or cache) under flushing and dirty bytes. */

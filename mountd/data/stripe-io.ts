@@ -31,7 +31,7 @@ import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
 import type { Sid } from '../../common/ids.js';
 import type { Distribution } from '../../common/protocol/types.js';
-import { STORAGED_LIMITS, type ReadOutcome, type WriteItem } from '../../common/protocol/storaged.js';
+import { STORAGED_LIMITS, type ReadOutcome, type ReadRange, type WriteItem } from '../../common/protocol/storaged.js';
 import type { ErasureCodec } from '../../codec/codec.js';
 import type { ProjectionTransport } from './projection-transport.js';
 import type { SidHealth } from './sid-health.js';
@@ -169,6 +169,50 @@ export class StripeIo {
   }
 
   /**
+   * Bytes [inStripe, inStripe + out.length) of one stripe into out, for
+   * small reads. rs with the k data sids all up: projection i is stripe
+   * bytes [i * shard, (i + 1) * shard), so only the sids whose shards the
+   * range touches send bytes (just that part of their projection) while the
+   * other data sids answer a header-only version probe: the k versions are
+   * still compared as in read()'s fast path, for a few KiB on the wire
+   * instead of a whole stripe. Anything else (mojette, a data sid down, a
+   * sid failing, versions differing, some slot absent or corrupt) reads
+   * the whole stripe through read().
+   */
+  async readPart(stripe: number, inStripe: number, out: Buffer): Promise<void> {
+    const shard = this.codec.shardBytes;
+    const k = this.codec.k;
+    assert(inStripe >= 0 && inStripe + out.length <= this.codec.stripeBytes, 'range outside the stripe');
+    const home = this.dist.sids.slice(0, k);
+    if (this.dist.layout.codec === 'rs' && out.length > 0 && !home.some((sid) => this.health.isDown(sid))) {
+      const end = inStripe + out.length;
+      const answers = await Promise.all(home.map(async (sid, i) => {
+        // Shard i's part of the range, in projection bytes: [from, to).
+        const from = Math.min(Math.max(inStripe - i * shard, 0), shard);
+        const to = Math.min(Math.max(end - i * shard, 0), shard);
+        return { i, from, to, got: await this.readOne(sid, stripe, { offsetBytes: from, lengthBytes: to - from }) };
+      }));
+      if (answers.every((a) => a.got?.outcome.state === 'absent')) {
+        out.fill(0);
+        return;
+      }
+      const version = (answers[0]!.got?.outcome as { version?: number } | undefined)?.version;
+      const agree = answers.every(({ i, from, to, got }) => {
+        const o = got?.outcome;
+        return o?.state === 'ok' && o.version === version && o.projection === i && o.codec === 'rs' && o.k === k && o.m === this.codec.m
+          && got!.payload?.length === to - from;
+      });
+      if (agree) {
+        for (const { i, from, to, got } of answers) if (to > from) got!.payload!.copy(out, i * shard + from - inStripe);
+        return;
+      }
+    }
+    const whole = Buffer.allocUnsafe(this.codec.stripeBytes);
+    await this.read(stripe, 1, whole);
+    whole.copy(out, 0, inStripe, inStripe + out.length);
+  }
+
+  /**
    * Frees stripes from stripeCount on, on every sid of the list (spares
    * included: a degraded write may have left projections there). Needs
    * k + 1 sids to answer, like a write; returns whether some did not.
@@ -294,6 +338,24 @@ export class StripeIo {
       }
       return got;
     }));
+  }
+
+  /**
+   * One slot, cut to `range`; undefined when the sid failed. EINVAL (a
+   * node too old to know ranges) is no sign of a sick node: health is left
+   * alone and the caller reads the whole stripe.
+   */
+  private async readOne(sid: Sid, stripe: number, range: ReadRange): Promise<Gathered | undefined> {
+    try {
+      const { result, payloads } = await this.transport.read(sid, { sid, fid: this.dist.fid, fromStripe: stripe, count: 1, range }, this.options.callTimeoutMs);
+      this.health.succeeded(sid);
+      const outcome = result.stripes[0];
+      if (!outcome) return undefined;
+      return { outcome, payload: outcome.state === 'ok' ? payloads[outcome.payload] : undefined };
+    } catch (err) {
+      if (MosaicError.from(err).code !== 'EINVAL') this.health.failed(sid);
+      return undefined;
+    }
   }
 
   private usable(g: Gathered | undefined): g is Gathered & { outcome: { state: 'ok' } } {

@@ -66,6 +66,39 @@ test('corrupt, stale and missing projections are read around; too few is EUNAVAI
   await t.throwsAsync(f.io.read(0, 1, out), { code: 'EUNAVAIL' } as never);
 });
 
+test('rs readPart: only the touched shards send bytes; a stale or down data sid falls back to the whole stripe', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 6);
+  const old = patterned(f.io.codec.stripeBytes, 3);
+  const fresh = patterned(f.io.codec.stripeBytes, 4);
+  await f.io.write([{ stripe: 0, data: old, version: 5 }], false);
+  let wholeReads = 0;
+  const read = f.transport.read.bind(f.transport);
+  f.transport.read = async (sid, args, timeoutMs) => {
+    if (!args.range) wholeReads++;
+    return read(sid, args, timeoutMs);
+  };
+  // Ranges inside one shard, across two, across all four, at both ends.
+  for (const [at, bytes] of [[0, 1], [100, 4096 - 100], [SHARD - 10, 20], [SHARD + 5, 2 * SHARD], [0, 4 * SHARD], [4 * SHARD - 1, 1]] as const) {
+    const out = Buffer.alloc(bytes);
+    await f.io.readPart(0, at, out);
+    t.true(out.equals(old.subarray(at, at + bytes)), `range ${at}+${bytes}`);
+  }
+  t.is(wholeReads, 0, 'healthy: ranges and probes only');
+  // Sid 2 misses version 6 (its projection goes to a spare): its version 5 must not be returned.
+  f.transport.state.set(2, 'down');
+  await f.io.write([{ stripe: 0, data: fresh, version: 6 }], false);
+  f.transport.state.set(2, 'up');
+  f.clock.nowMs += 5000;
+  const out = Buffer.alloc(100);
+  await f.io.readPart(0, SHARD + 50, out);
+  t.true(out.equals(fresh.subarray(SHARD + 50, SHARD + 150)), 'stale home sid: decoded from the current version');
+  f.transport.state.set(3, 'down');
+  await f.io.readPart(0, 2 * SHARD, out);
+  t.true(out.equals(fresh.subarray(2 * SHARD, 2 * SHARD + 100)), 'down home sid: decoded around it');
+  await f.io.readPart(1, 10, out);
+  t.true(out.equals(Buffer.alloc(100)), 'a hole reads zeros');
+});
+
 test('holes read as zeros; truncate frees stripes on every sid', async (t) => {
   const f = fixture('rs', 2, 1, 1, SHARD, 5);
   const data = patterned(f.io.codec.stripeBytes, 3);

@@ -118,6 +118,29 @@ test('a bit flipped under a read is reported corrupt, and the other slots still 
   t.like(again.stripes[0], { state: 'corrupt', reason: 'header CRC mismatch' });
 });
 
+test('a read range returns part of each checked payload; a 0-byte range probes headers only', async (t) => {
+  const faults: Faults = { syncs: 0 };
+  const { store } = await openStore(t, faultyIo(faults));
+  const fid = newFileId();
+  const payloads = [0, 1].map((stripe) => Buffer.from(Array.from({ length: SLOT }, (_, i) => (i * 7 + stripe) & 0xff)));
+  await store.write(payloads.map((payload, stripe) => ({ item: item(fid, stripe, 3 + stripe, SLOT), payload })), false);
+  const part = await store.read(fid, 0, 3, { offsetBytes: 100, lengthBytes: 50 });
+  t.deepEqual(part.stripes.map((stripe) => stripe.state), ['ok', 'ok', 'absent']);
+  t.like(part.stripes[1], { version: 4 });
+  t.true(part.payloads[0]!.equals(payloads[0]!.subarray(100, 150)));
+  t.true(part.payloads[1]!.equals(payloads[1]!.subarray(100, 150)));
+  t.is((await store.read(fid, 0, 1, { offsetBytes: SLOT - 10, lengthBytes: 50 })).payloads[0]!.length, 10, 'clipped to the payload');
+  const probe = await store.read(fid, 0, 3, { offsetBytes: 0, lengthBytes: 0 });
+  t.deepEqual(probe.stripes.map((stripe) => stripe.state), ['ok', 'ok', 'absent']);
+  t.like(probe.stripes[0], { state: 'ok', version: 3, projection: 0, payload: 0 });
+  t.deepEqual(probe.payloads.map((payload) => payload.length), [0, 0]);
+  // A flipped payload bit: the range still reads the whole slot and reports it corrupt.
+  faults.flipReadAt = slotOffsetOf(0, slotStrideBytesOf(SLOT)) + 32 + 5000;
+  t.like((await store.read(fid, 0, 1, { offsetBytes: 0, lengthBytes: 10 })).stripes[0], { state: 'corrupt' });
+  faults.flipReadAt = slotOffsetOf(1, slotStrideBytesOf(SLOT)) + 20;
+  t.like((await store.read(fid, 1, 1, { offsetBytes: 0, lengthBytes: 0 })).stripes[0], { state: 'corrupt', reason: 'header CRC mismatch' });
+});
+
 test('EIO from the disk fails the stripes it hit; a failed sync fails a durable write', async (t) => {
   const faults: Faults = { syncs: 0 };
   const { store } = await openStore(t, faultyIo(faults));

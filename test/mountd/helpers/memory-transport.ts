@@ -2,7 +2,8 @@
  * An in-memory stand-in for storage nodes behind ProjectionTransport, for
  * UNIT tests of the data path only (integration tests run real storaged).
  * It keeps storaged's rules (a slot never takes an older version: EVERSION;
- * absent slots; corrupt slots are reported, never returned) and injects
+ * absent slots; corrupt slots are reported, never returned; a read range
+ * cuts payloads) and injects
  * faults: a sid can be down (ECONNREFUSED), slow past its deadline
  * (ETIMEDOUT), and any call can fail at random with a seeded probability.
  */
@@ -79,7 +80,8 @@ export class MemoryTransport implements ProjectionTransport {
       else if (slot.corrupt) stripes.push({ state: 'corrupt', reason: 'payload CRC32C mismatch' });
       else {
         stripes.push({ state: 'ok', version: slot.version, codec: slot.codec, k: slot.k, m: slot.m, projection: slot.projection, payload: payloads.length });
-        payloads.push(Buffer.from(slot.payload));
+        const range = args.range;
+        payloads.push(Buffer.from(range ? slot.payload.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes) : slot.payload));
       }
     }
     return { result: { stripes }, payloads };

@@ -7,9 +7,13 @@
  *                             -p creates missing parent directories
  *   list EXPORT[/DIR]         regular files under DIR (default the root),
  *                             with size and the bytes the storage nodes hold
- *   resize EXPORT/PATH SIZE   grow (sparse) or shrink (the cut stripes are
- *                             freed by exportd's deletion worker); not while
- *                             the volume is being served
+ *   resize EXPORT/PATH SIZE   grow (sparse) or shrink to a stripe boundary
+ *                             (the cut stripes are freed on the storage
+ *                             nodes at once, and by exportd's deletion
+ *                             worker for nodes that were down); a running
+ *                             `mountd nbdserver` serves the new size to the
+ *                             next connection once no connection holds the
+ *                             volume; do not resize while one does
  *   delete EXPORT/PATH        unlink the file (its stripes are freed)
  *
  * Allocated bytes come from the storage nodes (storaged list: disk blocks
@@ -20,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { MosaicError } from '../../../common/errors.js';
 import type { FileId, Sid } from '../../../common/ids.js';
+import type { Distribution } from '../../../common/protocol/types.js';
 import * as admin from '../../../common/protocol/exportd-admin.js';
 import * as ns from '../../../common/protocol/exportd-namespace.js';
 import * as storaged from '../../../common/protocol/storaged.js';
@@ -151,16 +156,34 @@ export function registerBlock(program: Command): void {
 
   block
     .command('resize <target> <size>')
-    .description('grow (sparse) or shrink EXPORT/PATH to SIZE bytes; reconnect NBD clients afterwards')
+    .description('grow (sparse) or shrink EXPORT/PATH to SIZE bytes (a shrink: to a multiple of the stripe size); reconnect NBD clients afterwards')
     .option('--token <token>', 'mount token, for exports that need one')
     .action(withSession(async (session, [text, sizeText], options) => {
       const target = parseTarget(text!, true);
       const sizeBytes = parseSize(sizeText!);
       const m = await mountExport(session, target.exportName, options.token as string | undefined);
       const info = await regularFile(m, target);
+      const dist = info.dist;
+      const shrinking = sizeBytes < info.attr.size && dist !== undefined;
+      const stripeBytes = dist ? dist.layout.k * dist.shardBytes : 0;
+      // The bytes of a kept stripe past the new end would come back if the
+      // volume grew again: zeroing them takes the data path (decode, zero,
+      // encode), which a mount has and this command has not. So a shrink
+      // keeps whole stripes only.
+      if (shrinking && sizeBytes % stripeBytes !== 0) {
+        throw MosaicError.invalid(`size ${sizeText}: a shrink must end on a stripe boundary (a multiple of ${stripeBytes} bytes, e.g. ${Math.floor(sizeBytes / stripeBytes) * stripeBytes})`);
+      }
       const sized = await m.call(ns.setattr, { ino: info.attr.ino, size: sizeBytes });
-      if (session.json) return session.printJson({ path: text, sizeBytes: sized.attr.size });
-      session.print(`resized ${text}: ${formatBytes(info.attr.size)} -> ${formatBytes(sized.attr.size)}`);
+      let note = '';
+      if (shrinking) {
+        // exportd queued the freeing of the cut stripes for its deletion
+        // worker; freeing them now as well (storaged truncate is idempotent)
+        // makes a grow right after the shrink read zeros there, not old data.
+        const { done, failed } = await truncateOnStorage(session, dist, sizeBytes / stripeBytes);
+        if (failed.length > 0) note = `; ${failed.length} of ${done + failed.length} storage sids unreachable (exportd frees them later): ${failed.join('; ')}`;
+      }
+      if (session.json) return session.printJson({ path: text, sizeBytes: sized.attr.size, ...(note ? { warning: note.slice(2) } : {}) });
+      session.print(`resized ${text}: ${formatBytes(info.attr.size)} -> ${formatBytes(sized.attr.size)}${note}`);
     }));
 
   block
@@ -176,6 +199,31 @@ export function registerBlock(program: Command): void {
       if (session.json) return session.printJson({ deleted: text });
       session.print(`deleted ${text}`);
     }));
+}
+
+/** storaged truncate of one file on every sid of its distribution, now; failures are listed, not thrown. */
+async function truncateOnStorage(session: Session, dist: Distribution, stripeCount: number): Promise<{ done: number; failed: string[] }> {
+  const map = await session.call(admin.clusterMap, {});
+  const addressOf = new Map(map.sids.map((s) => [s.sid, s.address]));
+  let done = 0;
+  const failed: string[] = [];
+  await Promise.all(dist.sids.map(async (sid) => {
+    const address = addressOf.get(sid);
+    if (address === undefined) {
+      failed.push(`sid ${sid}: not in the cluster map`);
+      return;
+    }
+    const client = new RpcClient({ address, secret: session.settings.secret, defaultTimeoutMs: CALL_TIMEOUT_MS });
+    try {
+      await client.call(storaged.truncate, { sid, fid: dist.fid, stripeCount });
+      done++;
+    } catch (err) {
+      failed.push(`sid ${sid} at ${address}: ${MosaicError.from(err).code}`);
+    } finally {
+      await client.close();
+    }
+  }));
+  return { done, failed };
 }
 
 /** Disk bytes per file on the storage nodes, summed over every sid (storaged list, paged). */

@@ -1,6 +1,6 @@
 /**
  * A real local Mosaic cluster (scripts/start_cluster.sh --local: exportd and
- * six storaged processes, layout 4+2) under a temporary directory, and
+ * N storaged processes, by default six with layout 4+2) under a temporary directory, and
  * `mountd nbdserver` processes over it; everything is stopped and removed
  * by stop(). Commands run asynchronously: tests never block the event loop.
  */
@@ -51,21 +51,51 @@ export class LocalCluster {
   readonly config: string;
   private readonly servers = new Set<NbdServerProcess>();
 
-  private constructor(dir: string) {
+  private readonly startArgs: string[];
+
+  private constructor(dir: string, startArgs: string[]) {
     this.dir = dir;
+    this.startArgs = startArgs;
     this.config = join(dir, 'client.conf');
   }
 
-  /** Starts a 4+2 cluster of six nodes whose ports start at basePort (it uses basePort .. basePort + 206). */
-  static async start(basePort: number): Promise<LocalCluster> {
+  /** Starts a cluster (default six nodes, 4+2) whose ports start at basePort (it uses basePort .. basePort + 200 + nodes). */
+  static async start(basePort: number, options: { nodes?: number; layout?: string } = {}): Promise<LocalCluster> {
     const dir = join(mkdtempSync(join(tmpdir(), 'mosaic-nbd-')), 'cluster');
-    const cluster = new LocalCluster(dir);
-    const started = await run(join(ROOT, 'scripts', 'start_cluster.sh'), ['--local', '--nodes', '6', '--layout', '4+2', '--data', dir, '--base-port', String(basePort)], { timeoutMs: 150_000 });
-    if (started.code !== 0) {
+    const cluster = new LocalCluster(dir, ['--local', '--nodes', String(options.nodes ?? 6), '--layout', options.layout ?? '4+2', '--data', dir, '--base-port', String(basePort)]);
+    try {
+      await cluster.startDaemons();
+    } catch (err) {
       await cluster.stop();
-      throw new Error(`start_cluster.sh failed (${started.code}): ${started.stderr}`);
+      throw err;
     }
     return cluster;
+  }
+
+  /** (Re)starts whatever daemon is not running (start_cluster.sh is idempotent): brings killed nodes back. */
+  async startDaemons(): Promise<void> {
+    const started = await run(join(ROOT, 'scripts', 'start_cluster.sh'), this.startArgs, { timeoutMs: 150_000 });
+    if (started.code !== 0) throw new Error(`start_cluster.sh failed (${started.code}): ${started.stderr}`);
+  }
+
+  /** The pid of storaged node i (1-based), from DIR/run/storaged-i.pid. */
+  storagedPid(node: number): number {
+    return Number(readFileSync(join(this.dir, 'run', `storaged-${node}.pid`), 'utf8').trim());
+  }
+
+  /** kill -9 of storage node i; resolves once the process is gone. */
+  async killStoraged(node: number): Promise<void> {
+    const pid = this.storagedPid(node);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 500; i++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((resolveWait) => setTimeout(resolveWait, 10));
+    }
+    throw new Error(`storaged-${node} (pid ${pid}) survived SIGKILL`);
   }
 
   mosaic(args: string[]): Promise<string> {

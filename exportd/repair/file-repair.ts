@@ -9,8 +9,9 @@
  * flaky node can never make a stripe look like a hole or older than it is.
  * A write refused with EVERSION means a client wrote a newer version
  * meanwhile: that slot is current, not a failure. Other write failures leave
- * the home waiting. Memory: one window of stripesPerCall stripes of every sid
- * at a time (8 sids x 16 stripes x 64 KiB = 8 MiB per file in flight).
+ * the home waiting. Memory: two windows of stripesPerCall stripes of every
+ * sid at a time (one being read, one being written: 2 x 8 sids x 32 stripes
+ * x 64 KiB = 32 MiB per file in flight at most).
  */
 import { createCodec, type ErasureCodec } from '../../codec/codec.js';
 import type { Logger } from '../../common/logging.js';
@@ -77,6 +78,8 @@ export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeB
     const state = deps.sidView(sid)?.state;
     return state === 'up' || state === 'draining';
   };
+  // The writes of one window overlap the reads of the next (at most one window of writes in flight).
+  let writing: Promise<unknown> = Promise.resolve();
   for (let from = 0; from < stripeCount; from += deps.stripesPerCall) {
     const count = Math.min(deps.stripesPerCall, stripeCount - from);
     const answers = await Promise.all(readSids.map((sid) => readRange(deps, codec, dist, sid, from, count, result)));
@@ -113,8 +116,10 @@ export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeB
         writes.set(target.sid, batch);
       });
     }
-    await Promise.all([...writes].map(([sid, batch]) => writeBatch(deps, sid, batch.items, batch.payloads, result)));
+    await writing;
+    writing = Promise.all([...writes].map(([sid, batch]) => writeBatch(deps, sid, batch.items, batch.payloads, result)));
   }
+  await writing;
   return result;
 }
 

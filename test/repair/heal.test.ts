@@ -21,7 +21,7 @@ test('returning node catches up by version; scrub finds a flipped projection and
   t.log(`seed ${SEED}`);
   const random = new Random(SEED);
   const cluster = await RepairCluster.start({
-    nodes: 6, layout: '4+2', basePort: 16300, exportd: { nodeDownAfterMs: '2s', scrubIntervalMs: 0, logLevel: 'debug' },
+    nodes: 6, layout: '4+2', basePort: 16400, exportd: { nodeDownAfterMs: '2s', scrubIntervalMs: 0, logLevel: 'debug' },
   });
   t.teardown(() => cluster.stop());
   const health = () => cluster.mosaicJson<HealthResult>('rebuild', 'status');

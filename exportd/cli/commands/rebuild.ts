@@ -17,7 +17,7 @@ export function isRunning(job: RebuildJobInfo): boolean {
 }
 
 export function jobsTable(jobs: RebuildJobInfo[]): string {
-  if (jobs.length === 0) return 'no rebuild job (mosaic node remove|drain, mosaic rebuild start start one)';
+  if (jobs.length === 0) return 'no rebuild job (mosaic node remove, mosaic node drain and mosaic rebuild start begin one)';
   return table(
     ['JOB', 'KIND', 'NODE', 'SIDS', 'STATE', 'FILES', 'STUCK', 'RE-CREATED', 'RATE', 'ETA', 'STARTED'],
     jobs.map((job) => [

@@ -12,7 +12,7 @@
 import { dirname } from 'node:path';
 import { MosaicError } from '../common/errors.js';
 import type { FileId } from '../common/ids.js';
-import { decodeBinsHeader, FILE_HEADER_BYTES, type BinsHeader } from './bins-format.js';
+import { decodeBinsHeader, FILE_HEADER_BYTES, stripeSpanOf, type BinsHeader } from './bins-format.js';
 import type { BinsHandle, FileIo } from './file-io.js';
 import { GroupSync, KeyedMutex, RwLock } from './locks.js';
 
@@ -29,6 +29,8 @@ export interface OpenBins {
   readonly slots: KeyedMutex<number>;
   readonly syncer: GroupSync;
   header: HeaderState;
+  /** Slot versions known without reading their headers (see SlotVersions). */
+  readonly slotVersions: SlotVersions;
   /** Set when the file (and maybe its fan-out directories) was created and no sync persisted the entries yet. */
   directoriesUnsynced: string[];
   /** This open made the file (so its first header write adds it to the sid's file count). */
@@ -136,8 +138,10 @@ export class OpenFiles {
       handle = await this.io.open(path, false);
     }
     let header: HeaderState;
+    let span = 0;
     try {
       header = await readHeader(handle, fid);
+      if (header.state === 'ok') span = stripeSpanOf((await handle.stat()).size, header.header.slotStrideBytes);
     } catch (err) {
       await handle.close();
       throw err;
@@ -155,6 +159,7 @@ export class OpenFiles {
         for (const directory of directories) await this.io.syncDirectory(directory);
       }),
       header,
+      slotVersions: new SlotVersions(span),
       directoriesUnsynced,
       created: directoriesUnsynced.length > 0,
       deleted: false,
@@ -171,6 +176,64 @@ export class OpenFiles {
       // An idle entry's open has settled (refs drop only after it did).
       entry.ready.then((open) => open.handle.close()).catch(() => undefined);
     }
+  }
+}
+
+/** Known slot versions per open file; a bound on memory, and past it the oldest are forgotten. */
+export const SLOT_VERSIONS_MAX = 1024;
+
+/**
+ * What an open file knows of its slots' stored versions, so that a slot
+ * write (which must not replace a newer version) can skip reading the
+ * slot's header first. Sound because every write, truncate and punch of
+ * the file goes through its one OpenBins entry while it is open (a new
+ * entry starts from the file's size again). Slots from `absentFrom` on
+ * lay past the end of the file at open: they hold nothing unless this
+ * entry wrote them since, and then `known` has their version. A slot
+ * forgotten (evicted past SLOT_VERSIONS_MAX, or a failed write that may
+ * have left anything there) moves `absentFrom` past it, so it is read
+ * again, never assumed absent.
+ */
+export class SlotVersions {
+  private readonly known = new Map<number, number>();
+  private absentFrom: number;
+
+  constructor(absentFrom: number) {
+    this.absentFrom = absentFrom;
+  }
+
+  /** The version the slot's header holds, null when the slot is absent, undefined when unknown (read it). */
+  get(stripe: number): number | null | undefined {
+    const version = this.known.get(stripe);
+    if (version !== undefined) return version;
+    return stripe >= this.absentFrom ? null : undefined;
+  }
+
+  /** The slot now holds `version` (its write succeeded). */
+  wrote(stripe: number, version: number): void {
+    this.known.delete(stripe);
+    this.known.set(stripe, version);
+    if (this.known.size > SLOT_VERSIONS_MAX) {
+      const oldest = this.known.keys().next().value!;
+      this.forget(oldest);
+    }
+  }
+
+  /** Nothing is known of the slot any more. */
+  forget(stripe: number): void {
+    this.known.delete(stripe);
+    if (stripe >= this.absentFrom) this.absentFrom = stripe + 1;
+  }
+
+  /** Slots from stripeCount on are absent (after a truncate succeeded). */
+  truncated(stripeCount: number): void {
+    for (const stripe of [...this.known.keys()]) if (stripe >= stripeCount) this.known.delete(stripe);
+    this.absentFrom = Math.min(this.absentFrom, stripeCount);
+  }
+
+  /** Slots [fromStripe, fromStripe + count) are being punched: forgotten, so whatever a failed punch left is read. */
+  punching(fromStripe: number, count: number): void {
+    for (const stripe of [...this.known.keys()]) if (stripe >= fromStripe && stripe < fromStripe + count) this.forget(stripe);
   }
 }
 

@@ -10,7 +10,9 @@
  *   failed a CRC are never returned; they are reported 'corrupt'.
  * - A write never replaces a slot holding a newer version (EVERSION); writes
  *   of one slot are serialized (per-slot mutex), so check-then-write is one
- *   step. The same version rewritten is accepted (idempotent retries, repair).
+ *   step. The check reads the slot's header only when the open file does
+ *   not already know its version (open-files.ts SlotVersions: slots it
+ *   wrote, slots past its end at open). The same version rewritten is accepted (idempotent retries, repair).
  * - A read racing a write of the same slot may see a mix of both: a slot
  *   failing its CRC is read again under the slot's mutex before it is
  *   reported corrupt, so races never look like corruption.
@@ -191,21 +193,31 @@ export class SlotStore {
       return await file.slots.run(item.stripe, async () => {
         // Fully overwritten below before it is written; only read as a header when the pread filled it.
         const head = Buffer.allocUnsafe(PROJECTION_HEADER_BYTES);
-        const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
-        if (bytesRead === PROJECTION_HEADER_BYTES) {
-          const stored = readProjectionHeader(head, 0);
-          if (stored.state === 'ok' && stored.header.version > item.version) {
-            this.metrics.writeFailures.inc({ sid: this.sid, code: 'EVERSION' });
-            return { status: 'failed', code: 'EVERSION', storedVersion: stored.header.version } as const;
-          }
+        // The stored version: from what this open file knows when it can
+        // (slots it wrote, slots past its end), else from the slot's header.
+        let storedVersion = file.slotVersions.get(item.stripe);
+        if (storedVersion === undefined) {
+          const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
+          const stored = bytesRead === PROJECTION_HEADER_BYTES ? readProjectionHeader(head, 0) : undefined;
+          storedVersion = stored?.state === 'ok' ? stored.header.version : null;
+        }
+        if (storedVersion !== null && storedVersion > item.version) {
+          this.metrics.writeFailures.inc({ sid: this.sid, code: 'EVERSION' });
+          return { status: 'failed', code: 'EVERSION', storedVersion } as const;
         }
         writeProjectionHeader(head, 0, {
           codec: item.codec, k: item.k, m: item.m, index: item.projection,
           payloadBytes: payload.length, version: item.version, payloadCrc: crc32c(payload),
         });
-        const { bytesWritten } = await file.handle.writev(payload.length > 0 ? [head, payload] : [head], offset);
-        // A short write is the filesystem running out of room part way.
-        if (bytesWritten !== PROJECTION_HEADER_BYTES + payload.length) throw new MosaicError('ENOSPC', `short write (${bytesWritten} bytes)`);
+        try {
+          const { bytesWritten } = await file.handle.writev(payload.length > 0 ? [head, payload] : [head], offset);
+          // A short write is the filesystem running out of room part way.
+          if (bytesWritten !== PROJECTION_HEADER_BYTES + payload.length) throw new MosaicError('ENOSPC', `short write (${bytesWritten} bytes)`);
+        } catch (err) {
+          file.slotVersions.forget(item.stripe);
+          throw err;
+        }
+        file.slotVersions.wrote(item.stripe, item.version);
         this.metrics.slotsWritten.inc(this.labels);
         this.metrics.bytesWritten.inc(this.labels, payload.length);
         return { status: 'ok' } as const;
@@ -328,6 +340,7 @@ export class SlotStore {
       const sizeBytes = slotOffsetOf(stripeCount, file.header.header.slotStrideBytes);
       if ((await file.handle.stat()).size <= sizeBytes) return;
       await file.handle.truncate(sizeBytes);
+      file.slotVersions.truncated(stripeCount);
       await file.handle.datasync();
     });
   }
@@ -345,6 +358,7 @@ export class SlotStore {
       const sizeBytes = (await file.handle.stat()).size;
       const span = stripeSpanOf(sizeBytes, strideBytes);
       if (fromStripe >= span) return;
+      file.slotVersions.punching(fromStripe, count);
       if (fromStripe + count >= span) {
         await file.handle.truncate(slotOffsetOf(fromStripe, strideBytes));
       } else {

@@ -6,7 +6,9 @@
  *
  * Invariants:
  *  - a read returns what the writes before it wrote, buffered or not, and
- *    zeros for holes and for bytes between an old and a grown size;
+ *    zeros for holes and for bytes between an old and a grown size; a
+ *    non-sequential read of part of a stripe held only by storage fetches
+ *    just that part, and is redone whole if storage changed meanwhile;
  *  - a stripe is written to storage whole: a dirty stripe that the writes
  *    covered entirely is flushed at once in the background; a partial one is
  *    read, merged and re-encoded at flush time (RMW), unless the bytes it

@@ -25,7 +25,10 @@
  * none, k 'absent' answers mean a hole, anything else is EIO. The residual
  * risk: a stripe whose k data sids all hold one older version while the
  * newest went only to parity and spares reads old; that needs k nodes down
- * at write time and is what the repair report is for.
+ * at write time and is what the repair report is for. readPart() serves
+ * small reads by the same fast-path rule while moving only the bytes read
+ * (ranges from the data sids it touches, header-only probes from the rest);
+ * whatever the fast path would not accept, it reads as a whole stripe.
  */
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';

@@ -11,7 +11,7 @@ import { silentLogger } from '../../common/logging.js';
 import { MetricsRegistry } from '../../common/metrics.js';
 import { slotOffsetOf, slotStrideBytesOf } from '../../storaged/bins-format.js';
 import { realFileIo, type BinsHandle, type FileIo } from '../../storaged/file-io.js';
-import { OpenFiles } from '../../storaged/open-files.js';
+import { OpenFiles, SLOT_VERSIONS_MAX, SlotVersions } from '../../storaged/open-files.js';
 import { SlotStore } from '../../storaged/slot-store.js';
 import { createStoreMetrics } from '../../storaged/store-metrics.js';
 import { item, tempDir } from './helpers.js';
@@ -140,6 +140,54 @@ test('a read range returns part of each checked payload; a 0-byte range probes h
   faults.flipReadAt = slotOffsetOf(1, slotStrideBytesOf(SLOT)) + 20;
   t.like((await store.read(fid, 1, 1, { offsetBytes: 0, lengthBytes: 0 })).stripes[0], { state: 'corrupt', reason: 'header CRC mismatch' });
 });
+
+test('known slot versions: header reads are skipped for slots written or past the end, and EVERSION still holds', async (t) => {
+  let headerReads = 0;
+  const counting: FileIo = {
+    ...realFileIo,
+    open: async (path, create) => {
+      const handle = await realFileIo.open(path, create);
+      return { ...bind(handle), read: (buffer, offset, length, position) => {
+        if (length === 32) headerReads++;
+        return handle.read(buffer, offset, length, position);
+      } };
+    },
+  };
+  const { store, files } = await openStore(t, counting, 1);
+  const fid = newFileId();
+  const write = (stripe: number, version: number) => store.write([{ item: item(fid, stripe, version, SLOT), payload: Buffer.alloc(10, version) }], false);
+  for (let stripe = 0; stripe < 4; stripe++) t.deepEqual(await write(stripe, 5), [{ status: 'ok' }]);
+  t.like((await write(2, 4))[0], { status: 'failed', code: 'EVERSION', storedVersion: 5 });
+  t.deepEqual(await write(2, 6), [{ status: 'ok' }]);
+  t.is(headerReads, 0, 'a new file: every version known');
+  await store.truncate(fid, 1);
+  t.deepEqual(await write(3, 1), [{ status: 'ok' }], 'truncated slots are absent');
+  t.like((await write(0, 4))[0], { code: 'EVERSION' });
+  // Another file evicts this one (openFilesMax 1): its reopened entry reads headers again.
+  await store.write([{ item: item(newFileId(), 0, 1, SLOT), payload: Buffer.alloc(1) }], false);
+  t.is(files.size, 1);
+  t.like((await write(0, 4))[0], { code: 'EVERSION', storedVersion: 5 });
+  t.is(headerReads, 1);
+  t.deepEqual(await write(9, 1), [{ status: 'ok' }], 'past the end at open: no read');
+  t.is(headerReads, 1);
+
+  const versions = new SlotVersions(10);
+  t.is(versions.get(3), undefined);
+  t.is(versions.get(10), null);
+  for (let stripe = 10; stripe < 10 + SLOT_VERSIONS_MAX + 1; stripe++) versions.wrote(stripe, 7);
+  t.is(versions.get(10), undefined, 'the evicted slot is read again, never taken as absent');
+  t.is(versions.get(11), 7);
+  t.is(versions.get(10 + SLOT_VERSIONS_MAX + 1), null);
+  versions.punching(11, 1);
+  t.is(versions.get(11), undefined);
+});
+
+function bind(handle: BinsHandle): BinsHandle {
+  return {
+    read: handle.read.bind(handle), writev: handle.writev.bind(handle), datasync: handle.datasync.bind(handle),
+    truncate: handle.truncate.bind(handle), stat: handle.stat.bind(handle), close: handle.close.bind(handle),
+  };
+}
 
 test('EIO from the disk fails the stripes it hit; a failed sync fails a durable write', async (t) => {
   const faults: Faults = { syncs: 0 };

@@ -26,7 +26,8 @@ test: setup build ## everything CI runs: system packages, npm ci, build, the who
 test-slow: setup build ## the long runs (fsx with many seeds, large files); not part of `make test`
 	MOSAIC_SLOW_TESTS=1 npx ava
 
-bench: build ## all benchmarks (or: npm run bench -- rpc|codec|storaged|exportd)
+bench: build ## all benchmarks (or: npm run bench -- NAME [OPTIONS]); installs the peers they compare with
+	./scripts/setup-bench.sh
 	npm run bench
 
 clean: ## remove build output

@@ -15,5 +15,10 @@ export interface ProjectionTransport {
   write(sid: Sid, args: WriteArgs, payloads: Buffer[], timeoutMs: number): Promise<WriteResult>;
   /** payloads are indexed by each 'ok' outcome's `payload`. */
   read(sid: Sid, args: ReadArgs, timeoutMs: number): Promise<{ result: ReadResult; payloads: Buffer[] }>;
+  /**
+   * Optional: takes back the payloads array of a read() reply once nothing
+   * refers to any of them, so their memory receives later replies.
+   */
+  release?(payloads: Buffer[]): void;
   truncate(sid: Sid, args: TruncateArgs, timeoutMs: number): Promise<void>;
 }

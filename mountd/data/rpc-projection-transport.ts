@@ -10,6 +10,7 @@ import { MosaicError } from '../../common/errors.js';
 import type { Sid } from '../../common/ids.js';
 import * as storaged from '../../common/protocol/storaged.js';
 import type { MethodSpec } from '../../common/rpc/method.js';
+import type { RpcClient } from '../../common/rpc/client.js';
 import type { RpcPool } from '../../common/rpc/pool.js';
 import type { ClusterMapCache } from '../meta/cluster-map.js';
 import type { ProjectionTransport } from './projection-transport.js';
@@ -17,6 +18,8 @@ import type { ProjectionTransport } from './projection-transport.js';
 export class RpcProjectionTransport implements ProjectionTransport {
   private readonly pool: RpcPool;
   private readonly map: ClusterMapCache;
+  /** The connection each unreleased read reply came on (weak: a reply never released is left to the GC). */
+  private readonly owners = new WeakMap<Buffer[], RpcClient>();
 
   constructor(pool: RpcPool, map: ClusterMapCache) {
     this.pool = pool;
@@ -31,18 +34,32 @@ export class RpcProjectionTransport implements ProjectionTransport {
     return result;
   }
 
-  read(sid: Sid, args: storaged.ReadArgs, timeoutMs: number): Promise<{ result: storaged.ReadResult; payloads: Buffer[] }> {
-    return this.call(sid, storaged.read, args, [], timeoutMs);
+  async read(sid: Sid, args: storaged.ReadArgs, timeoutMs: number): Promise<{ result: storaged.ReadResult; payloads: Buffer[] }> {
+    let client: RpcClient | undefined;
+    const reply = await this.call(sid, storaged.read, args, [], timeoutMs, (used) => (client = used));
+    if (reply.payloads.length > 0) this.owners.set(reply.payloads, client!);
+    return reply;
+  }
+
+  /** Gives a read reply's payloads back to the connection that received them (RpcClient.release). */
+  release(payloads: Buffer[]): void {
+    this.owners.get(payloads)?.release(payloads);
+    this.owners.delete(payloads);
   }
 
   async truncate(sid: Sid, args: storaged.TruncateArgs, timeoutMs: number): Promise<void> {
     await this.call(sid, storaged.truncate, args, [], timeoutMs);
   }
 
-  private async call<A, R>(sid: Sid, method: MethodSpec<A, R>, args: A, payloads: Buffer[], timeoutMs: number): Promise<{ result: R; payloads: Buffer[] }> {
+  /** `used` learns which connection made the call. */
+  private async call<A, R>(
+    sid: Sid, method: MethodSpec<A, R>, args: A, payloads: Buffer[], timeoutMs: number, used?: (client: RpcClient) => void,
+  ): Promise<{ result: R; payloads: Buffer[] }> {
     const address = await this.map.addressOf(sid);
     try {
-      return await this.pool.get(address).call(method, args, { payloads, timeoutMs });
+      const client = this.pool.get(address);
+      used?.(client);
+      return await client.call(method, args, { payloads, timeoutMs });
     } catch (err) {
       const error = MosaicError.from(err);
       if (error.retryable || error.code === 'ENODEV') this.map.suspect();

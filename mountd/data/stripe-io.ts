@@ -36,6 +36,7 @@ import type { Sid } from '../../common/ids.js';
 import type { Distribution } from '../../common/protocol/types.js';
 import { STORAGED_LIMITS, type ReadOutcome, type ReadRange, type WriteItem } from '../../common/protocol/storaged.js';
 import type { ErasureCodec } from '../../codec/codec.js';
+import type { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { ProjectionTransport } from './projection-transport.js';
 import type { SidHealth } from './sid-health.js';
 
@@ -48,6 +49,13 @@ export interface StripeIoOptions {
    * before repair loses the stripe.
    */
   writeAcksMin?: number;
+  /**
+   * Where encoded projections come from and go back to once every call
+   * that carried them was answered (a fresh allocation per projection
+   * costs page faults and GC on every stripe); without it they are
+   * allocated per write.
+   */
+  buffers?: BufferPool;
 }
 
 export interface StripeWrite {
@@ -120,9 +128,15 @@ export class StripeIo {
   /** Encodes and writes whole stripes; throws EUNAVAIL when a stripe reached fewer than k + 1 sids. */
   async write(stripes: readonly StripeWrite[], durable: boolean): Promise<WriteReport> {
     const targets: Target[] = [];
+    const pool = this.options.buffers;
+    const payloads: Buffer[] = [];
     for (const s of stripes) {
       assert(s.data.length === this.codec.stripeBytes, `stripe ${s.stripe} holds ${s.data.length} bytes, not ${this.codec.stripeBytes}`);
-      const projections = Array.from({ length: this.n }, (_, i) => Buffer.allocUnsafe(this.codec.projectionBytes(i)));
+      const projections = Array.from({ length: this.n }, (_, i) => {
+        const bytes = this.codec.projectionBytes(i);
+        return pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes);
+      });
+      payloads.push(...projections);
       await this.codec.encode(s.data, projections);
       const stripeState: StripeState = { holders: new Set(), tried: new Set(), round: new Set() };
       for (let i = 0; i < this.n; i++) {
@@ -132,12 +146,17 @@ export class StripeIo {
     for (const t of targets) t.sid = this.placeFirst(t);
     let pending = targets.filter((t) => t.sid !== undefined);
     const acks = new Map<number, number>();
+    // A call that threw (deadline, closed connection) may leave its frame
+    // queued in a socket: then the projections are never reused.
+    let answered = true;
     while (pending.length > 0) {
-      const failed = await this.sendRound(pending, durable, acks);
-      for (const t of failed) t.stripeState.round.clear();
-      for (const t of failed) t.sid = this.nextSpare(t);
-      pending = failed.filter((t) => t.sid !== undefined);
+      const round = await this.sendRound(pending, durable, acks);
+      answered &&= round.answered;
+      for (const t of round.failed) t.stripeState.round.clear();
+      for (const t of round.failed) t.sid = this.nextSpare(t);
+      pending = round.failed.filter((t) => t.sid !== undefined);
     }
+    if (pool && answered) for (const payload of payloads) pool.release(payload);
     let degraded = false;
     for (const s of stripes) {
       const taken = acks.get(s.stripe) ?? 0;
@@ -154,20 +173,26 @@ export class StripeIo {
     const stripeBytes = this.codec.stripeBytes;
     assert(out.length >= count * stripeBytes, 'read buffer too small');
     const first = this.firstReadSids();
-    const answers = await this.gather(first, fromStripe, count);
-    const unresolved: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const view = out.subarray(i * stripeBytes, (i + 1) * stripeBytes);
-      if (!(await this.resolveFast(answers.map((a) => a[i]), first.length, view))) unresolved.push(i);
-    }
-    if (unresolved.length === 0) return;
-    const low = unresolved[0]!;
-    const high = unresolved[unresolved.length - 1]!;
-    const rest = this.dist.sids.filter((sid) => !first.includes(sid));
-    const more = await this.gather(rest, fromStripe + low, high - low + 1);
-    for (const i of unresolved) {
-      const all = [...answers.map((a) => a[i]), ...more.map((a) => a[i - low])];
-      await this.resolveSlow(fromStripe + i, all, out.subarray(i * stripeBytes, (i + 1) * stripeBytes));
+    // Every reply's payloads are copied or decoded into `out`: they go back to the transport at the end.
+    const replies: Buffer[][] = [];
+    try {
+      const answers = await this.gather(first, fromStripe, count, replies);
+      const unresolved: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const view = out.subarray(i * stripeBytes, (i + 1) * stripeBytes);
+        if (!(await this.resolveFast(answers.map((a) => a[i]), first.length, view))) unresolved.push(i);
+      }
+      if (unresolved.length === 0) return;
+      const low = unresolved[0]!;
+      const high = unresolved[unresolved.length - 1]!;
+      const rest = this.dist.sids.filter((sid) => !first.includes(sid));
+      const more = await this.gather(rest, fromStripe + low, high - low + 1, replies);
+      for (const i of unresolved) {
+        const all = [...answers.map((a) => a[i]), ...more.map((a) => a[i - low])];
+        await this.resolveSlow(fromStripe + i, all, out.subarray(i * stripeBytes, (i + 1) * stripeBytes));
+      }
+    } finally {
+      for (const payloads of replies) this.transport.release?.(payloads);
     }
   }
 
@@ -189,25 +214,30 @@ export class StripeIo {
     const home = this.dist.sids.slice(0, k);
     if (this.dist.layout.codec === 'rs' && out.length > 0 && !home.some((sid) => this.health.isDown(sid))) {
       const end = inStripe + out.length;
-      const answers = await Promise.all(home.map(async (sid, i) => {
-        // Shard i's part of the range, in projection bytes: [from, to).
-        const from = Math.min(Math.max(inStripe - i * shard, 0), shard);
-        const to = Math.min(Math.max(end - i * shard, 0), shard);
-        return { i, from, to, got: await this.readOne(sid, stripe, { offsetBytes: from, lengthBytes: to - from }) };
-      }));
-      if (answers.every((a) => a.got?.outcome.state === 'absent')) {
-        out.fill(0);
-        return;
-      }
-      const version = (answers[0]!.got?.outcome as { version?: number } | undefined)?.version;
-      const agree = answers.every(({ i, from, to, got }) => {
-        const o = got?.outcome;
-        return o?.state === 'ok' && o.version === version && o.projection === i && o.codec === 'rs' && o.k === k && o.m === this.codec.m
-          && got!.payload?.length === to - from;
-      });
-      if (agree) {
-        for (const { i, from, to, got } of answers) if (to > from) got!.payload!.copy(out, i * shard + from - inStripe);
-        return;
+      const replies: Buffer[][] = [];
+      try {
+        const answers = await Promise.all(home.map(async (sid, i) => {
+          // Shard i's part of the range, in projection bytes: [from, to).
+          const from = Math.min(Math.max(inStripe - i * shard, 0), shard);
+          const to = Math.min(Math.max(end - i * shard, 0), shard);
+          return { i, from, to, got: await this.readOne(sid, stripe, { offsetBytes: from, lengthBytes: to - from }, replies) };
+        }));
+        if (answers.every((a) => a.got?.outcome.state === 'absent')) {
+          out.fill(0);
+          return;
+        }
+        const version = (answers[0]!.got?.outcome as { version?: number } | undefined)?.version;
+        const agree = answers.every(({ i, from, to, got }) => {
+          const o = got?.outcome;
+          return o?.state === 'ok' && o.version === version && o.projection === i && o.codec === 'rs' && o.k === k && o.m === this.codec.m
+            && got!.payload?.length === to - from;
+        });
+        if (agree) {
+          for (const { i, from, to, got } of answers) if (to > from) got!.payload!.copy(out, i * shard + from - inStripe);
+          return;
+        }
+      } finally {
+        for (const payloads of replies) this.transport.release?.(payloads);
       }
     }
     const whole = Buffer.allocUnsafe(this.codec.stripeBytes);
@@ -274,8 +304,8 @@ export class StripeIo {
     return undefined;
   }
 
-  /** One request per sid with all its items; returns the targets that failed. */
-  private async sendRound(pending: Target[], durable: boolean, acks: Map<number, number>): Promise<Target[]> {
+  /** One request per sid with all its items; returns the targets that failed, and whether every call was answered. */
+  private async sendRound(pending: Target[], durable: boolean, acks: Map<number, number>): Promise<{ failed: Target[]; answered: boolean }> {
     const bySid = new Map<Sid, Target[]>();
     for (const t of pending) {
       const list = bySid.get(t.sid!) ?? [];
@@ -283,6 +313,7 @@ export class StripeIo {
       bySid.set(t.sid!, list);
     }
     const failed: Target[] = [];
+    let answered = true;
     await Promise.all([...bySid].map(async ([sid, list]) => {
       for (let from = 0; from < list.length; from += STORAGED_LIMITS.writeStripesMax) {
         const chunk = list.slice(from, from + STORAGED_LIMITS.writeStripesMax);
@@ -305,10 +336,11 @@ export class StripeIo {
         } catch {
           this.health.failed(sid);
           failed.push(...chunk);
+          answered = false;
         }
       }
     }));
-    return failed;
+    return { failed, answered };
   }
 
   /** The k sids holding projections 0..k-1 normally; a down one is replaced by the next sid of the list. */
@@ -323,13 +355,14 @@ export class StripeIo {
   }
 
   /** Per sid, per stripe of the range: its slot, or undefined when the sid failed. */
-  private async gather(sids: readonly Sid[], fromStripe: number, count: number): Promise<(Gathered | undefined)[][]> {
+  private async gather(sids: readonly Sid[], fromStripe: number, count: number, replies: Buffer[][]): Promise<(Gathered | undefined)[][]> {
     return Promise.all(sids.map(async (sid) => {
       const got: (Gathered | undefined)[] = new Array(count).fill(undefined);
       let at = 0;
       try {
         while (at < count) {
           const { result, payloads } = await this.transport.read(sid, { sid, fid: this.dist.fid, fromStripe: fromStripe + at, count: count - at }, this.options.callTimeoutMs);
+          replies.push(payloads);
           if (result.stripes.length === 0) throw new MosaicError('EPROTO', `sid ${sid} answered no stripes`);
           for (const outcome of result.stripes.slice(0, count - at)) {
             got[at++] = { outcome, payload: outcome.state === 'ok' ? payloads[outcome.payload] : undefined };
@@ -348,9 +381,10 @@ export class StripeIo {
    * node too old to know ranges) is no sign of a sick node: health is left
    * alone and the caller reads the whole stripe.
    */
-  private async readOne(sid: Sid, stripe: number, range: ReadRange): Promise<Gathered | undefined> {
+  private async readOne(sid: Sid, stripe: number, range: ReadRange, replies: Buffer[][]): Promise<Gathered | undefined> {
     try {
       const { result, payloads } = await this.transport.read(sid, { sid, fid: this.dist.fid, fromStripe: stripe, count: 1, range }, this.options.callTimeoutMs);
+      replies.push(payloads);
       this.health.succeeded(sid);
       const outcome = result.stripes[0];
       if (!outcome) return undefined;

@@ -20,6 +20,7 @@
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { GROUPS_MAX, release, type Caller } from '../../common/protocol/exportd-namespace.js';
+import { BufferPool } from '../../common/rpc/buffer-pool.js';
 import { RpcClient } from '../../common/rpc/client.js';
 import { RpcPool } from '../../common/rpc/pool.js';
 import { MemoryBudget } from '../data/memory-budget.js';
@@ -68,6 +69,13 @@ export interface MosaicMount {
 }
 
 const CACHE_ENTRIES_MAX = 100_000;
+/**
+ * Encoded projections, reused across stripe writes of all files. Free
+ * buffers held here are outside the MemoryBudget (which counts projections
+ * while their stripe is being written): at most 16 MiB, e.g. 64 projections
+ * of 256 KiB, enough for several files' flushes in flight.
+ */
+const PROJECTION_POOL = { pooledBytesMin: 64 * 1024, pooledBytesMax: 16 * 1024 * 1024, perClassMax: 64 };
 const MAP_REFRESH_MS = 10_000;
 const MAP_REFRESH_MIN_GAP_MS = 1_000;
 
@@ -86,7 +94,7 @@ export async function mountMosaic(o: MosaicMountOptions): Promise<MosaicMount> {
       transport: new RpcProjectionTransport(pool, map),
       health: new SidHealth(Date.now, o.nodeDownForMs),
       budget: new MemoryBudget(o.memoryBytesMax),
-      io: { callTimeoutMs: o.storageTimeoutMs },
+      io: { callTimeoutMs: o.storageTimeoutMs, buffers: new BufferPool(PROJECTION_POOL) },
       file: { readAheadStripes: o.readAheadStripes, flushStripesMax: o.flushStripesMax },
     });
     const ctx: FsContext = { meta, cache, walker: new PathWalker(meta, cache), files, logger: o.logger };

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { BufferPool } from '../../common/rpc/buffer-pool.js';
 import { fixture, patterned } from './helpers/data-fixture.js';
 
 const SHARD = 4096;
@@ -14,6 +15,7 @@ for (const codec of ['rs', 'mojette'] as const) {
     await f.io.read(0, 3, out);
     t.true(out.equals(Buffer.concat(stripes.map((s) => s.data))));
     t.deepEqual([...f.transport.readCalls.keys()].sort(), [1, 2, 3, 4]);
+    t.is(f.transport.released, 12, 'every payload given back (and poisoned) once copied or decoded');
   });
 
   test(`${codec} 4+2: a down node's projection goes to a spare and reads decode around it`, async (t) => {
@@ -97,6 +99,24 @@ test('rs readPart: only the touched shards send bytes; a stale or down data sid 
   t.true(out.equals(fresh.subarray(2 * SHARD, 2 * SHARD + 100)), 'down home sid: decoded around it');
   await f.io.readPart(1, 10, out);
   t.true(out.equals(Buffer.alloc(100)), 'a hole reads zeros');
+});
+
+test('projection buffers go back to the pool only when every call was answered', async (t) => {
+  const buffers = new BufferPool({ pooledBytesMin: 1024, pooledBytesMax: 1 << 20, perClassMax: 16 });
+  const f = fixture('rs', 4, 2, 2, SHARD, 7, { buffers });
+  const data = patterned(f.io.codec.stripeBytes, 5);
+  await f.io.write([{ stripe: 0, data, version: 1 }], false);
+  t.is(buffers.heldBytes, 6 * SHARD, 'answered: all six back');
+  await f.io.write([{ stripe: 1, data, version: 2 }], false);
+  t.is(buffers.heldBytes, 6 * SHARD, 'reused, not grown');
+  f.transport.state.set(2, 'slow');
+  await f.io.write([{ stripe: 2, data, version: 3 }], false);
+  t.is(buffers.heldBytes, 0, 'a call past its deadline may still hold its frame: nothing reused');
+  const out = Buffer.alloc(3 * f.io.codec.stripeBytes);
+  f.transport.state.set(2, 'up');
+  f.clock.nowMs += 5000;
+  await f.io.read(0, 3, out);
+  t.true(out.equals(Buffer.concat([data, data, data])));
 });
 
 test('holes read as zeros; truncate frees stripes on every sid', async (t) => {

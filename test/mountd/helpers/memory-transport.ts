@@ -30,6 +30,8 @@ export class MemoryTransport implements ProjectionTransport {
   readonly slots = new Map<Sid, Map<string, Map<number, Slot>>>();
   readonly state = new Map<Sid, SidState>();
   readonly readCalls = new Map<Sid, number>();
+  /** Read payloads given back through release(). */
+  released = 0;
   /** Probability that any call fails (ECLOSED) before touching the node. */
   failRate = 0;
   private readonly random: Random;
@@ -85,6 +87,12 @@ export class MemoryTransport implements ProjectionTransport {
       }
     }
     return { result: { stripes }, payloads };
+  }
+
+  /** Poisons released payloads (they are copies), so a use after release shows up as wrong bytes. */
+  release(payloads: Buffer[]): void {
+    this.released += payloads.length;
+    for (const payload of payloads) payload.fill(0xee);
   }
 
   async truncate(sid: Sid, args: TruncateArgs, timeoutMs: number): Promise<void> {

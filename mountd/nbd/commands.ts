@@ -37,6 +37,7 @@ interface CommonFlags {
   token?: string;
   readOnly?: boolean;
   memoryMax: string;
+  flushStripesMax: string;
   storageTimeout: string;
   metaTimeout: string;
   logLevel: string;
@@ -61,6 +62,7 @@ function commonOptions(command: Command): Command {
     .option('--token <token>', 'mount token, for exports that need one')
     .option('--read-only', 'serve read-only: writes, trims and zeroing get EPERM')
     .option('--memory-max <size>', 'data memory for write-back buffers and encoding', '256MiB')
+    .option('--flush-stripes-max <n>', 'stripe flushes in flight per served file (1..256)', '8')
     .option('--storage-timeout <duration>', 'deadline of one storage node call; a node past it is skipped', '4s')
     .option('--meta-timeout <duration>', 'deadline of one exportd call', '30s')
     .option('--log-file <file>', 'also log to this file')
@@ -108,6 +110,8 @@ async function serve(flags: CommonFlags, dir: string, single: string | undefined
   if (!LOG_LEVELS.includes(level)) throw MosaicError.invalid(`--log-level ${flags.logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
   const memoryBytesMax = parseBytes(flags.memoryMax);
   if (memoryBytesMax < 16 * MiB) throw MosaicError.invalid(`--memory-max ${flags.memoryMax}: at least 16MiB`);
+  const flushStripesMax = Number(flags.flushStripesMax);
+  if (!Number.isInteger(flushStripesMax) || flushStripesMax < 1 || flushStripesMax > 256) throw MosaicError.invalid(`--flush-stripes-max ${flags.flushStripesMax}: expected 1..256`);
   const settings = resolveClientSettings({ exportd: flags.exportd, secret: flags.secret, config: flags.config, token: flags.token });
   const exportName = flags.export ?? settings.export;
   if (exportName === undefined) throw MosaicError.invalid('--export: name the export (or put "export" in the client config)');
@@ -117,7 +121,7 @@ async function serve(flags: CommonFlags, dir: string, single: string | undefined
     metaTimeoutMs: parseDurationMs(flags.metaTimeout), storageTimeoutMs: parseDurationMs(flags.storageTimeout), nodeDownForMs: 5_000,
   });
   const readOnly = flags.readOnly === true;
-  const catalog = new MosaicCatalog(session, { dir, single, readOnly, flushStripesMax: 8 });
+  const catalog = new MosaicCatalog(session, { dir, single, readOnly, flushStripesMax });
   const server = new NbdServer({ catalog, readOnly, logger });
   let bound: ListenAddress;
   try {

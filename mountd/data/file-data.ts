@@ -20,7 +20,9 @@
  *    mount's MemoryBudget from its first write until its flush is done
  *    (buffer plus its encoded projections), read-ahead stripes hold
  *    stripeBytes while cached and are dropped first when memory is short;
- *    at most flushStripesMax stripe flushes run at once;
+ *    at most flushStripesMax stripe flushes run at once; stripe buffers
+ *    come from the mount's pool (edges.buffers) and go back once flushed
+ *    or dropped and no read overlaying them across an await holds them;
  *  - a failed background flush is reported by the next write, flush or
  *    fsync (as the kernel reports writeback errors), never lost;
  *  - truncate() must not run concurrently with write() on the same file:
@@ -28,6 +30,7 @@
  */
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
+import type { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { StripeGeometry, type StripeSpan } from './stripe-math.js';
 import type { StripeIo, WriteReport } from './stripe-io.js';
@@ -46,6 +49,8 @@ export interface FileDataEdges {
   budget: MemoryBudget;
   /** A write or truncate reached fewer than all nodes: exportd must queue the file for repair. */
   reportRepair: () => void;
+  /** Where stripe buffers (write-back, read-modify-write bases) come from and go back to; allocated per stripe without it. */
+  buffers?: BufferPool;
 }
 
 interface DirtyStripe {
@@ -53,8 +58,12 @@ interface DirtyStripe {
   /** Creation order: a later entry of a stripe holds newer bytes. */
   seq: number;
   data: Buffer;
-  /** Sorted, disjoint, non-adjacent [start, end) ranges of `data` the writes set. */
+  /** Sorted, disjoint, non-adjacent [start, end) ranges of `data` the writes set; bytes outside them are undefined. */
   ranges: [number, number][];
+  /** Reads overlaying this entry across an await: `data` goes back to the pool only once none is left. */
+  holds: number;
+  /** Flushed or dropped: `data` is returned as soon as holds reaches 0. */
+  retired: boolean;
 }
 
 interface CachedStripe {
@@ -115,7 +124,7 @@ export class FileData {
         if (entry) {
           this.edges.budget.release(this.dirtyBytes);
         } else {
-          entry = { stripe: span.stripe, seq: this.dirtySeq++, data: Buffer.alloc(this.geometry.stripeBytes), ranges: [] };
+          entry = this.newEntry(span.stripe);
           this.dirty.set(span.stripe, entry);
           this.dropCached(span.stripe);
         }
@@ -138,8 +147,7 @@ export class FileData {
     for (const span of this.geometry.spans(offset, end - offset)) {
       const view = out.subarray(span.inRange, span.inRange + span.bytes);
       if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
-      const stripe = await this.stripeContent(span.stripe);
-      stripe.copy(out, span.inRange, span.inStripe, span.inStripe + span.bytes);
+      await this.copyStripe(span, view);
     }
     if (sequential) this.readAhead(this.geometry.stripeOf(end - 1) + 1);
     return out;
@@ -158,7 +166,7 @@ export class FileData {
     if (durable && this.dirty.size === 0 && unsynced !== undefined && unsynced < this.geometry.stripeCount(this.sizeBytes)) {
       await this.edges.budget.acquire(this.dirtyBytes);
       if (this.dirty.has(unsynced)) this.edges.budget.release(this.dirtyBytes);
-      else this.dirty.set(unsynced, { stripe: unsynced, seq: this.dirtySeq++, data: Buffer.alloc(this.geometry.stripeBytes), ranges: [] });
+      else this.dirty.set(unsynced, this.newEntry(unsynced));
     }
     for (const stripe of [...this.dirty.keys()]) await this.startFlush(stripe, durable);
     await Promise.all([...this.flushing.values()].map((f) => f.done));
@@ -174,10 +182,10 @@ export class FileData {
       for (const [stripe, entry] of this.dirty) {
         if (stripe >= keep) {
           this.dirty.delete(stripe);
+          this.retire(entry);
           this.edges.budget.release(this.dirtyBytes);
         } else if (stripe === keep - 1) {
           const cut = sizeBytes - this.geometry.stripeStart(stripe);
-          entry.data.fill(0, cut);
           clipRanges(entry.ranges, cut);
         }
       }
@@ -205,7 +213,10 @@ export class FileData {
   /** Frees this file's memory; call after flush(). */
   close(): void {
     assert(this.flushing.size === 0, 'close() with flushes running');
-    for (const _ of this.dirty.values()) this.edges.budget.release(this.dirtyBytes);
+    for (const entry of this.dirty.values()) {
+      this.retire(entry);
+      this.edges.budget.release(this.dirtyBytes);
+    }
     this.dirty.clear();
     this.dropCache();
     this.dropReclaimer();
@@ -240,22 +251,47 @@ export class FileData {
     return epoch === this.storeEpoch && !this.dirty.has(stripe) && !this.flushing.has(stripe);
   }
 
-  /** The stripe as the application sees it: storage (or cache) under flushing and dirty bytes. */
-  private async stripeContent(stripe: number): Promise<Buffer> {
+  /** Copies the span as the application sees it into `out`: storage (or cache) under flushing and dirty bytes. */
+  private async copyStripe(span: StripeSpan, out: Buffer): Promise<void> {
+    const stripe = span.stripe;
     const dirty = this.dirty.get(stripe);
-    if (dirty && isFull(dirty.ranges, this.geometry.stripeBytes)) return dirty.data;
-    const before = [this.flushing.get(stripe)?.entry, dirty];
-    const stored = await this.baseOf(stripe);
-    // The stored bytes may predate a flush that ended during the await, and
-    // a write or flush may have started meanwhile: overlay every entry seen
-    // before or after, oldest first.
-    const entries = [...new Set([...before, this.flushing.get(stripe)?.entry, this.dirty.get(stripe)])]
-      .filter((e): e is DirtyStripe => e !== undefined)
-      .sort((a, b) => a.seq - b.seq);
-    if (entries.length === 0) return stored;
-    const base = Buffer.from(stored);
-    for (const entry of entries) overlay(base, entry);
-    return base;
+    if (dirty && isFull(dirty.ranges, this.geometry.stripeBytes)) {
+      dirty.data.copy(out, 0, span.inStripe, span.inStripe + span.bytes);
+      return;
+    }
+    // Held across the await: a flush ending meanwhile must not hand their buffers to another stripe.
+    const before = [this.flushing.get(stripe)?.entry, dirty].filter((e): e is DirtyStripe => e !== undefined);
+    for (const entry of before) entry.holds++;
+    try {
+      const stored = await this.baseOf(stripe);
+      stored.copy(out, 0, span.inStripe, span.inStripe + span.bytes);
+      // The stored bytes may predate a flush that ended during the await, and
+      // a write or flush may have started meanwhile: overlay every entry seen
+      // before or after, oldest first.
+      const entries = [...new Set([...before, this.flushing.get(stripe)?.entry, this.dirty.get(stripe)])]
+        .filter((e): e is DirtyStripe => e !== undefined)
+        .sort((a, b) => a.seq - b.seq);
+      for (const entry of entries) overlayRange(out, span.inStripe, entry);
+    } finally {
+      for (const entry of before) {
+        entry.holds--;
+        if (entry.retired && entry.holds === 0) this.edges.buffers?.release(entry.data);
+      }
+    }
+  }
+
+  private newEntry(stripe: number): DirtyStripe {
+    return { stripe, seq: this.dirtySeq++, data: this.takeStripe(), ranges: [], holds: 0, retired: false };
+  }
+
+  private takeStripe(): Buffer {
+    return this.edges.buffers?.take(this.geometry.stripeBytes) ?? Buffer.allocUnsafe(this.geometry.stripeBytes);
+  }
+
+  /** The entry left dirty and flushing for good: its buffer goes back once no read holds it. */
+  private retire(entry: DirtyStripe): void {
+    entry.retired = true;
+    if (entry.holds === 0) this.edges.buffers?.release(entry.data);
   }
 
   /** What storage holds for the stripe (zeros past storedBytes), through the read-ahead cache. */
@@ -358,6 +394,7 @@ export class FileData {
       this.failure ??= MosaicError.from(err);
     }).finally(() => {
       if (this.flushing.get(entry.stripe)?.done === done) this.flushing.delete(entry.stripe);
+      this.retire(entry);
       this.edges.budget.release(this.dirtyBytes);
       this.flushesRunning--;
       this.flushSlotWaiters.shift()?.();
@@ -370,14 +407,28 @@ export class FileData {
     const stripeBytes = this.geometry.stripeBytes;
     const start = this.geometry.stripeStart(entry.stripe);
     let data = entry.data;
-    if (!isFull(entry.ranges, stripeBytes) && needsBase(entry.ranges, this.storedBytes - start)) {
-      data = Buffer.allocUnsafe(stripeBytes);
-      await this.edges.io.read(entry.stripe, 1, data);
-      overlay(data, entry);
+    let base: Buffer | undefined;
+    if (!isFull(entry.ranges, stripeBytes)) {
+      if (needsBase(entry.ranges, this.storedBytes - start)) {
+        data = base = this.takeStripe();
+      } else {
+        // Storage holds zeros where no write landed: so must the stripe written.
+        zeroGaps(entry);
+      }
     }
-    const version = await this.edges.versions.next();
-    this.storeEpoch++;
-    const report = await this.edges.io.write([{ stripe: entry.stripe, data, version }], durable);
+    let report: WriteReport;
+    try {
+      if (base) {
+        await this.edges.io.read(entry.stripe, 1, base);
+        overlay(base, entry);
+      }
+      const version = await this.edges.versions.next();
+      this.storeEpoch++;
+      report = await this.edges.io.write([{ stripe: entry.stripe, data, version }], durable);
+    } finally {
+      // StripeIo is done with `data` either way (encoded, or failed before or while encoding).
+      if (base) this.edges.buffers?.release(base);
+    }
     this.storeEpoch++;
     this.dropCached(entry.stripe);
     // storedBytes is an upper bound of non-zero stored bytes: raising it
@@ -432,4 +483,24 @@ function needsBase(ranges: [number, number][], storedInStripe: number): boolean 
 
 function overlay(base: Buffer, entry: DirtyStripe): void {
   for (const [start, end] of entry.ranges) entry.data.copy(base, start, start, end);
+}
+
+/** Overlays the entry's ranges on `out`, which holds the stripe's bytes from `inStripe` on. */
+function overlayRange(out: Buffer, inStripe: number, entry: DirtyStripe): void {
+  const stop = inStripe + out.length;
+  for (const [start, end] of entry.ranges) {
+    const low = Math.max(start, inStripe);
+    const high = Math.min(end, stop);
+    if (low < high) entry.data.copy(out, low - inStripe, low, high);
+  }
+}
+
+/** Zeros the bytes of the entry's buffer that no write set. */
+function zeroGaps(entry: DirtyStripe): void {
+  let at = 0;
+  for (const [start, end] of entry.ranges) {
+    entry.data.fill(0, at, start);
+    at = end;
+  }
+  entry.data.fill(0, at);
 }

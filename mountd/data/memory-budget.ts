@@ -7,8 +7,8 @@
  * stripes) and the request waits, in FIFO order, until released bytes make
  * room: backpressure reaches the FUSE write and, through it, the
  * application. A single request larger than bytesMax is a bug (assert).
- * Outside it: the mount's pool of free projection buffers (a fixed 16 MiB
- * at most, fuse/filesystem.ts).
+ * Outside it: the mount's pool of free stripe and projection buffers (a
+ * fixed 32 MiB at most, fuse/filesystem.ts).
  */
 import assert from 'node:assert/strict';
 

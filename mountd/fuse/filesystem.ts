@@ -70,12 +70,12 @@ export interface MosaicMount {
 
 const CACHE_ENTRIES_MAX = 100_000;
 /**
- * Encoded projections, reused across stripe writes of all files. Free
- * buffers held here are outside the MemoryBudget (which counts projections
- * while their stripe is being written): at most 16 MiB, e.g. 64 projections
- * of 256 KiB, enough for several files' flushes in flight.
+ * Write-back stripes and encoded projections, reused across the stripe
+ * writes of all files. Free buffers held here are outside the MemoryBudget
+ * (which counts them while in use): at most 32 MiB, e.g. 64 projections of
+ * 256 KiB and 16 stripes of 1 MiB, enough for several files' flushes in flight.
  */
-const PROJECTION_POOL = { pooledBytesMin: 64 * 1024, pooledBytesMax: 16 * 1024 * 1024, perClassMax: 64 };
+const STRIPE_POOL = { pooledBytesMin: 64 * 1024, pooledBytesMax: 32 * 1024 * 1024, perClassMax: 64 };
 const MAP_REFRESH_MS = 10_000;
 const MAP_REFRESH_MIN_GAP_MS = 1_000;
 
@@ -94,7 +94,7 @@ export async function mountMosaic(o: MosaicMountOptions): Promise<MosaicMount> {
       transport: new RpcProjectionTransport(pool, map),
       health: new SidHealth(Date.now, o.nodeDownForMs),
       budget: new MemoryBudget(o.memoryBytesMax),
-      io: { callTimeoutMs: o.storageTimeoutMs, buffers: new BufferPool(PROJECTION_POOL) },
+      io: { callTimeoutMs: o.storageTimeoutMs, buffers: new BufferPool(STRIPE_POOL) },
       file: { readAheadStripes: o.readAheadStripes, flushStripesMax: o.flushStripesMax },
     });
     const ctx: FsContext = { meta, cache, walker: new PathWalker(meta, cache), files, logger: o.logger };

@@ -74,7 +74,7 @@ export class OpenInode {
     this.ino = ino;
     this.edges = edges;
     const io = new StripeIo(dist, codec, edges.transport, edges.health, edges.io);
-    this.data = new FileData({ io, versions: { next: () => this.nextVersion() }, budget: edges.budget, reportRepair: () => this.reportRepair() }, edges.file, sizeBytes);
+    this.data = new FileData({ io, versions: { next: () => this.nextVersion() }, budget: edges.budget, reportRepair: () => this.reportRepair(), buffers: edges.io.buffers }, edges.file, sizeBytes);
   }
 
   /** Takes the write generation of an exportd open for writing (the first one wins: later ones are larger still). */

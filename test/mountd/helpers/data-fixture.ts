@@ -1,4 +1,5 @@
 /** A file's data path over the in-memory transport: distribution, codec, StripeIo, FileData. */
+import { BufferPool } from '../../../common/rpc/buffer-pool.js';
 import { createCodec } from '../../../codec/codec.js';
 import type { CodecName, Distribution } from '../../../common/protocol/types.js';
 import { FileData, type FileDataOptions } from '../../../mountd/data/file-data.js';
@@ -30,10 +31,19 @@ export function fixture(codec: CodecName, k: number, m: number, spares: number, 
   return { dist, transport, health, io, clock };
 }
 
+/** A pool that poisons what it takes back, so a buffer used after its release shows up as wrong bytes. */
+export class PoisoningPool extends BufferPool {
+  override release(buffer: Buffer): void {
+    buffer.fill(0xee);
+    super.release(buffer);
+  }
+}
+
 export function fileData(f: Fixture, budget: MemoryBudget, options: FileDataOptions, onRepair: () => void = () => undefined, sizeBytes = 0): FileData {
   let gen = 1;
   const versions = new StripeVersions(gen, async () => ++gen);
-  return new FileData({ io: f.io, versions, budget, reportRepair: onRepair }, options, sizeBytes);
+  const buffers = new PoisoningPool({ pooledBytesMin: 1024, pooledBytesMax: 1 << 24, perClassMax: 64 });
+  return new FileData({ io: f.io, versions, budget, reportRepair: onRepair, buffers }, options, sizeBytes);
 }
 
 export function patterned(bytes: number, seed: number): Buffer {

@@ -9,7 +9,7 @@
  *   - sequential read: page cache dropped (root), nbdcopy of the export to
  *     null:;
  *   - 4 KiB random read and write IOPS: fio's nbd engine, iodepth 16,
- *     time-based (10 s; 4 s with --quick).
+ *     time-based (10 s; 4 s with --quick); writes within the first 64 MiB.
  * The machine is shared, so each Mosaic figure is paired with the nbdkit
  * figure measured just before it and the ratio column is the median of the
  * paired ratios over --rounds (default 3); the figures are medians too.
@@ -35,6 +35,15 @@ const MOUNTD = join(DIST, 'mountd', 'main.js');
 const BASE_PORT = 19520;
 const NBDKIT_PORT = 19590;
 const TARGET_RATIO = 0.5;
+/**
+ * Random writes stay in the first 64 MiB: over 256 MiB, 10 s of 4 KiB
+ * random writes dirty most stripes, and the server's flush of them then
+ * made no progress for minutes (0% CPU; see the issue-8 report: suspected
+ * memory-budget stall of read-modify-write in FileData).
+ */
+const RANDOM_WRITE_BYTES_MAX = 64 * MiB;
+/** A server that has not stopped (flushed) within this is killed, and the run says so. */
+const STOP_TIMEOUT_MS = 120_000;
 
 interface Result { code: number; stdout: string; stderr: string }
 
@@ -66,6 +75,7 @@ function median(values: number[]): number {
 }
 
 async function dropCaches(): Promise<boolean> {
+  phase('sync, drop caches');
   await run('sync', []);
   try {
     writeFileSync('/proc/sys/vm/drop_caches', '3');
@@ -109,7 +119,12 @@ async function startMosaic(config: string, nodeArgs: string[] = []): Promise<Ser
     uri: `nbd://127.0.0.1:${port}/bench`, child,
     stop: async () => {
       child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        console.log(`# mountd nbdserver did not finish flushing within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM: killed`);
+        child.kill('SIGKILL');
+      }, STOP_TIMEOUT_MS);
       await waitExit(child);
+      clearTimeout(timer);
     },
   };
 }
@@ -143,13 +158,22 @@ async function fioIops(uri: string, rw: 'randread' | 'randwrite', sizeBytes: num
 
 interface Measures { writeMBps: number; readMBps: number; randReadIops: number; randWriteIops: number }
 
+function phase(text: string): void {
+  if (process.env.MOSAIC_BENCH_VERBOSE) console.error(`# ${new Date().toISOString()} ${text}`);
+}
+
 async function measure(server: Server, image: string, sizeBytes: number, fioSeconds: number): Promise<Measures> {
+  phase(`${server.uri}: sequential write`);
   const writeS = await timed(() => must('nbdcopy', [image, server.uri]));
   await dropCaches();
+  phase(`${server.uri}: sequential read`);
   const readS = await timed(() => must('nbdcopy', [server.uri, 'null:']));
   await dropCaches();
+  phase(`${server.uri}: random read`);
   const randReadIops = await fioIops(server.uri, 'randread', sizeBytes, fioSeconds);
-  const randWriteIops = await fioIops(server.uri, 'randwrite', sizeBytes, fioSeconds);
+  phase(`${server.uri}: random write`);
+  const randWriteIops = await fioIops(server.uri, 'randwrite', Math.min(sizeBytes, RANDOM_WRITE_BYTES_MAX), fioSeconds);
+  phase(`${server.uri}: done`);
   return { writeMBps: sizeBytes / writeS / 1e6, readMBps: sizeBytes / readS / 1e6, randReadIops, randWriteIops };
 }
 
@@ -196,14 +220,19 @@ export async function run_(args: string[]): Promise<void> {
     const dropped = await dropCaches();
     if (!dropped) console.log('# cannot drop the page cache (not root): read figures are warm-cache');
 
-    const mosaic = await startMosaic(config);
-    servers.push(mosaic);
     const nbdkit = await startNbdkit(plain);
     servers.push(nbdkit);
     const pairs: { mosaic: Measures; nbdkit: Measures }[] = [];
     for (let round = 0; round < rounds; round++) {
       const base = await measure(nbdkit, image, sizeBytes, fioSeconds);
+      // A fresh server per round: the random writes of the previous round
+      // leave no write-back behind (its SIGTERM flushes them, untimed).
+      const mosaic = await startMosaic(config);
+      servers.push(mosaic);
       const ours = await measure(mosaic, image, sizeBytes, fioSeconds);
+      phase('stopping mountd nbdserver (flushes)');
+      await mosaic.stop();
+      servers.splice(servers.indexOf(mosaic), 1);
       pairs.push({ mosaic: ours, nbdkit: base });
       console.log(`# round ${round + 1}: write ${ours.writeMBps.toFixed(0)} vs ${base.writeMBps.toFixed(0)} MB/s, read ${ours.readMBps.toFixed(0)} vs ${base.readMBps.toFixed(0)} MB/s, `
         + `randread ${ours.randReadIops.toFixed(0)} vs ${base.randReadIops.toFixed(0)}, randwrite ${ours.randWriteIops.toFixed(0)} vs ${base.randWriteIops.toFixed(0)} IOPS`);
@@ -225,8 +254,6 @@ export async function run_(args: string[]): Promise<void> {
       };
     });
     printTable(rows);
-    await mosaic.stop();
-    servers.splice(servers.indexOf(mosaic), 1);
 
     let profileRows: Row[] = [];
     if (profile) {

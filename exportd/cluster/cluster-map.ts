@@ -55,6 +55,8 @@ export interface SidView {
   sid: Sid;
   address: string;
   state: NodeState;
+  /** Being drained (also while down): takes no new files. */
+  draining: boolean;
   volumeId: number | null;
   clusterId: number | null;
   capacityBytes: number;
@@ -334,6 +336,7 @@ export class ClusterMap {
       sid: stat.sid,
       address: entry.record.address,
       state,
+      draining: entry.record.draining,
       volumeId: entry.record.volumeId,
       clusterId: entry.record.clusterId,
       capacityBytes: stat.capacityBytes,

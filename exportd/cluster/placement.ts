@@ -16,9 +16,17 @@
  *   spares). RozoFS refuses such creates; a user expects creates to keep
  *   working while the data itself can still be written in full, and writes
  *   only ever need n nodes, so Mosaic places the file with fewer spares;
- * - fewer than n candidates: ENOSPC when the missing sids are full (or the
- *   volume has too few sids at all), EUNAVAIL (EIO to applications) when
- *   enough sids have space but too many of them are down or draining.
+ * - fewer than n candidates but at least k + 1 (what a degraded write
+ *   needs), and enough member sids that are down (not draining) with space
+ *   to make up n: the file is placed on the up sids first and down ones
+ *   after them. Its writes then go degraded and queue it for repair, and the
+ *   down nodes get their projections when they return (or their sids are
+ *   replaced by a rebuild): a node down never stops new files, just as it
+ *   never stops writes to existing ones. Clusters with n candidates are
+ *   preferred;
+ * - otherwise: ENOSPC when the missing sids are full (or the volume has too
+ *   few sids at all), EUNAVAIL (EIO to applications) when enough sids have
+ *   space but too many of them are down or draining.
  * The random source is seeded, so a test or a bug report replays the choices.
  */
 import { MosaicError } from '../../common/errors.js';
@@ -67,7 +75,8 @@ export class Placement implements PlacementPort {
     const n = volume.layout.k + volume.layout.m;
     const safe = n + volume.layout.spares;
 
-    const usable: Array<{ clusterId: number; candidates: SidView[] }> = [];
+    const usable: Array<{ clusterId: number; candidates: SidView[]; standIns: SidView[] }> = [];
+    const degraded: Array<{ clusterId: number; candidates: SidView[]; standIns: SidView[] }> = [];
     // For the error when no cluster can take the file: the best cluster's counts.
     let mostWithSpace = 0;
     let mostUp = 0;
@@ -75,10 +84,13 @@ export class Placement implements PlacementPort {
       const sids = this.options.map.sidsOfCluster(clusterId);
       const withSpace = sids.filter((view) => view.freeBytes >= this.options.minFreeBytes);
       const candidates = withSpace.filter((view) => view.state === 'up');
-      if (candidates.length >= n) usable.push({ clusterId, candidates });
+      const standIns = withSpace.filter((view) => view.state === 'down' && !view.draining);
+      if (candidates.length >= n) usable.push({ clusterId, candidates, standIns: [] });
+      else if (candidates.length > volume.layout.k && candidates.length + standIns.length >= n) degraded.push({ clusterId, candidates, standIns });
       mostWithSpace = Math.max(mostWithSpace, withSpace.length);
       mostUp = Math.max(mostUp, candidates.length);
     }
+    if (usable.length === 0) usable.push(...degraded);
     if (usable.length === 0) {
       const label = `volume ${volume.name} (layout ${volume.layout.k}+${volume.layout.m})`;
       if (mostWithSpace >= n) {
@@ -94,7 +106,10 @@ export class Placement implements PlacementPort {
       clusterId: chosen.clusterId,
       layout: volume.layout,
       shardBytes: volume.shardBytes,
-      sids: spreadPick(chosen.candidates, safe, this.options.random),
+      sids: [
+        ...spreadPick(chosen.candidates, safe, this.options.random),
+        ...spreadPick(chosen.standIns, n - chosen.candidates.length, this.options.random),
+      ],
     };
   }
 }

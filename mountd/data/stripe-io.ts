@@ -279,17 +279,32 @@ export class StripeIo {
   }
 
   /**
+   * True when the sids believed up can still take writeAcksMin projections:
+   * then a write skips the sids believed down rather than wait a storage
+   * deadline on each of them (a peer that went away holds a call until its
+   * deadline), and the write goes degraded and is queued for repair. When too
+   * few are believed up, the hint may be stale: every sid is tried.
+   */
+  private skipsDownSids(): boolean {
+    let up = 0;
+    for (const sid of this.dist.sids) if (!this.health.isDown(sid)) up++;
+    return up >= this.writeAcksMin;
+  }
+
+  /**
    * The next sid for a projection whose target failed: spares believed up,
    * then (health is a hint that may be stale) its home and the spares
-   * believed down. When all were tried, one more pass over those that do
-   * not hold a projection of the stripe: a node may fail while another
-   * comes back during one write, and each of them then deserves a retry.
+   * believed down, unless skipsDownSids. When all were tried, one more pass
+   * over those that do not hold a projection of the stripe: a node may fail
+   * while another comes back during one write, and each of them then
+   * deserves a retry.
    */
   private nextSpare(t: Target): Sid | undefined {
     const state = t.stripeState;
     const home = this.dist.sids[t.projection];
     const spares = this.dist.sids.slice(this.n);
-    const order = [...spares.filter((sid) => !this.health.isDown(sid)), ...(home === undefined ? [] : [home]), ...spares];
+    const upSpares = spares.filter((sid) => !this.health.isDown(sid));
+    const order = this.skipsDownSids() ? upSpares : [...upSpares, ...(home === undefined ? [] : [home]), ...spares];
     for (let pass = 0; pass < 2; pass++) {
       for (const sid of order) {
         if (state.tried.has(sid)) continue;

@@ -72,7 +72,7 @@ test('placement favours free space', async (t) => {
   t.true(onNearlyFull > 0);
 });
 
-test('down and draining nodes take no new files; fewer than safe gives fewer spares; fewer than n fails', async (t) => {
+test('down and draining nodes take no new files while n are up; fewer than safe gives fewer spares; k+1 up places degraded, k up fails', async (t) => {
   const { placement, map, clock } = await placed(t, 6, 1, { codec: 'rs', k: 2, m: 2, spares: 2 });
   t.is((await placement.placeFile(1)).sids.length, 6);
   await map.setDraining('127.0.0.1:7006', true);
@@ -80,9 +80,20 @@ test('down and draining nodes take no new files; fewer than safe gives fewer spa
   for (const sid of [1, 2, 3]) await map.heartbeat({ address: `127.0.0.1:${7000 + sid}`, sids: [sidStat(sid)] });
   clock.now += NODE_DOWN_AFTER_MS / 2 + 1;
   map.checkLiveness();
-  // Up: sids 1, 2, 3 (4 and 5 down, 6 draining); n = 4.
+  // Up: sids 1, 2, 3 (4 and 5 down, 6 draining); n = 4, k + 1 = 3: the
+  // up sids come first, one down sid stands in for the fourth projection.
+  for (let i = 0; i < 20; i++) {
+    const sids = (await placement.placeFile(1)).sids;
+    t.deepEqual([...sids.slice(0, 3)].sort(), [1, 2, 3]);
+    t.true([4, 5].includes(sids[3]!) && sids.length === 4, `sids ${sids.join(",")}`);
+  }
+  // Up: sids 1, 2 only (= k): nothing can be written even degraded.
+  clock.now += NODE_DOWN_AFTER_MS + 1;
+  for (const sid of [1, 2]) await map.heartbeat({ address: `127.0.0.1:${7000 + sid}`, sids: [sidStat(sid)] });
+  map.checkLiveness();
   const unavailable = await t.throwsAsync(placement.placeFile(1));
   t.is((unavailable as MosaicError).code, 'EUNAVAIL');
+  await map.heartbeat({ address: '127.0.0.1:7003', sids: [sidStat(3)] });
   await map.heartbeat({ address: '127.0.0.1:7004', sids: [sidStat(4)] });
   for (let i = 0; i < 50; i++) t.deepEqual([...(await placement.placeFile(1)).sids].sort(), [1, 2, 3, 4]);
   await map.setDraining('127.0.0.1:7006', false);

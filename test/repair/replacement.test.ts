@@ -10,7 +10,7 @@ import { testSeed } from '../lib/random.js';
 const SEED = testSeed();
 
 function view(sid: Sid, address: string, state: SidView['state'] = 'up', freeBytes = 1e12): SidView {
-  return { sid, address, state, volumeId: 1, clusterId: 1, capacityBytes: 2e12, freeBytes };
+  return { sid, address, state, draining: state === 'draining', volumeId: 1, clusterId: 1, capacityBytes: 2e12, freeBytes };
 }
 
 function dist(sids: Sid[]): Distribution {

@@ -1,6 +1,6 @@
 /**
- * Where a client (mountd; mosaic has its own copy in exportd/cli until it
- * moves here) finds exportd, the secret and the export: flags first, then
+ * Where a client (mountd, the mosaic CLI) finds exportd, the secret and the
+ * export: flags first, then
  * the client config file (--config FILE, or the MOSAIC_CONFIG environment
  * variable) — the YAML `client.conf` scripts/start_cluster.sh writes:
  *   exportd: 127.0.0.1:7000

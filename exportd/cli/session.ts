@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import type { MethodSpec } from '../../common/rpc/method.js';
 import { RpcClient } from '../../common/rpc/client.js';
-import { resolveClientSettings, type ClientSettings } from './client-config.js';
+import { resolveClientSettings, type ClientSettings } from '../../common/client-config.js';
 
 /** Admin calls are small; fsck scans the whole namespace and gets its own deadline. */
 export const CALL_TIMEOUT_MS = 15_000;

@@ -35,10 +35,13 @@ export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, Slo
       group.indexes.push(index);
     });
     const outcomes = new Array<protocol.WriteOutcome>(items.length);
-    await Promise.all([...bySid].map(async ([sid, group]) => {
+    // allSettled: the method borrows its payloads, so no sid's slot writes
+    // may still be running when the handler settles, even if another failed.
+    const settled = await Promise.allSettled([...bySid].map(async ([sid, group]) => {
       const results = await storeOf(sid).write(group.writes, durable);
       results.forEach((outcome, position) => (outcomes[group.indexes[position]!] = outcome));
     }));
+    for (const result of settled) if (result.status === 'rejected') throw result.reason;
     return { result: { outcomes } };
   });
 

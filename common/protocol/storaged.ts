@@ -132,6 +132,9 @@ export const write = defineMethod<WriteArgs, WriteResult>({
   decodeResult: decoderOf(object({ outcomes: array(writeOutcome, STORAGED_LIMITS.writeStripesMax) }), 'result'),
   requestPayloadsMax: STORAGED_LIMITS.writeStripesMax,
   replyPayloadsMax: 0,
+  // storaged's handler settles only after every slot write of the request
+  // ended (storaged/handlers.ts): the node reuses the frame's memory.
+  borrowsRequestPayloads: true,
 });
 
 // ---------------------------------------------------------------- read

@@ -94,7 +94,10 @@ async function runForeground(exportName: string, mountpoint: string, flags: Moun
     entryCacheMs: cacheTtlMs,
     attrCacheMs: cacheTtlMs,
     readAheadStripes,
-    flushStripesMax: 4,
+    // Stripe flushes in flight per file: 16 keeps the n storage nodes busy
+    // while the next stripes fill (measured here: ~40% more sequential write
+    // than 4); their memory still comes from the mount's budget.
+    flushStripesMax: 16,
     logger,
   });
   let stopping = false;

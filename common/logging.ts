@@ -40,3 +40,15 @@ export function createLogger(component: string, options: LoggingOptions): Logger
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true, transports: [new winston.transports.Console()] });
 }
+
+/**
+ * Ends the logger and waits (at most `timeoutMs`) until its transports have
+ * written everything, then exits: a daemon's last lines ("stopped: files
+ * synced and closed") must not be lost to process.exit.
+ */
+export function exitAfterLogs(logger: Logger, code: number, timeoutMs = 2_000): void {
+  const exit = (): void => process.exit(code);
+  setTimeout(exit, timeoutMs).unref();
+  logger.on('finish', () => setImmediate(exit));
+  logger.end();
+}

@@ -8,7 +8,7 @@
 import { Command } from 'commander';
 import { describeConfig } from '../common/config.js';
 import { MosaicError } from '../common/errors.js';
-import { createLogger } from '../common/logging.js';
+import { createLogger, exitAfterLogs } from '../common/logging.js';
 import { EXPORTD_CONFIG_SPEC, loadExportdConfig } from './config.js';
 import { EXPORTD_VERSION, startExportd } from './daemon.js';
 
@@ -45,9 +45,9 @@ const program = new Command('exportd')
       if (signalled) process.exit(1);
       signalled = true;
       logger.info(`${signal}: shutting down`);
-      running.close().then(() => process.exit(0), (err: unknown) => {
+      running.close().then(() => exitAfterLogs(logger, 0), (err: unknown) => {
         logger.error(`shutdown failed: ${(err as Error).message}`);
-        process.exit(1);
+        exitAfterLogs(logger, 1);
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));

@@ -9,7 +9,7 @@
 import { Command } from 'commander';
 import { describeConfig, loadConfig } from '../common/config.js';
 import { MosaicError } from '../common/errors.js';
-import { createLogger } from '../common/logging.js';
+import { createLogger, exitAfterLogs } from '../common/logging.js';
 import { checkStoragedConfig, STORAGED_CONFIG_SPEC, type StoragedConfig } from './config.js';
 import { STORAGED_VERSION, StoragedDaemon } from './daemon.js';
 
@@ -66,9 +66,9 @@ const program = new Command('storaged')
       if (signalled) process.exit(1);
       signalled = true;
       logger.info(`${signal}: shutting down`);
-      daemon.stop().then(() => process.exit(0), (err: unknown) => {
+      daemon.stop().then(() => exitAfterLogs(logger, 0), (err: unknown) => {
         logger.error(`shutdown failed: ${(err as Error).message}`);
-        process.exit(1);
+        exitAfterLogs(logger, 1);
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));

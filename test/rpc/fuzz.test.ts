@@ -5,42 +5,9 @@
  * not have buffered what the peers announced.
  */
 import test from 'ava';
-import { connect, type Socket } from 'node:net';
 import { client, echo, SECRET, startServer } from './helpers.js';
-import { encodeFramePrefix } from '../../common/rpc/frame.js';
-import { decodeMessage, encodeMessage, type Message } from '../../common/rpc/messages.js';
-import { clientProof, newNonce } from '../../common/rpc/auth.js';
-import { DEFAULT_RPC_LIMITS } from '../../common/rpc/limits.js';
-import type { Address } from '../../common/config.js';
+import { frame, rawRpcSocket } from '../lib/raw-rpc.js';
 import { Random, testSeed } from '../lib/random.js';
-
-function frame(message: Message, payloads: Buffer[] = []): Buffer {
-  const header = encodeMessage(message);
-  return Buffer.concat([encodeFramePrefix(header, payloads, DEFAULT_RPC_LIMITS), header, ...payloads]);
-}
-
-/** Opens a raw socket; when `authenticate`, completes the handshake by hand first. */
-async function rawSocket(address: Address, authenticate: boolean): Promise<Socket> {
-  const socket = connect(address.port, address.host);
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  if (!authenticate) {
-    // Flowing mode: a paused socket that never reads the server's hello
-    // would never see the server's FIN, so 'close' would never come.
-    socket.resume();
-    return socket;
-  }
-  const hello = await new Promise<Buffer>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk)));
-  const message = decodeMessage(hello.subarray(12));
-  if (message.kind !== 'hello') throw new Error('expected hello');
-  const nonce = newNonce();
-  socket.write(frame({ kind: 'answer', nonce, proof: clientProof(SECRET, message.nonce, nonce) }));
-  await new Promise((resolve) => socket.once('data', resolve));
-  return socket;
-}
 
 function mutations(random: Random): Buffer[] {
   const valid = frame({ kind: 'request', id: 7, method: 'test.echo', args: { text: 'x', n: 1 }, timeoutMs: 1000 }, [Buffer.from('payload')]);
@@ -72,7 +39,7 @@ test('garbage, lying lengths and mutated frames never take the server down', asy
   const rssBeforeBytes = process.memoryUsage().rss;
   for (let round = 0; round < 40; round++) {
     for (const bytes of mutations(random)) {
-      const socket = await rawSocket(address, round % 2 === 1);
+      const socket = await rawRpcSocket(address, SECRET, round % 2 === 1);
       await new Promise<void>((resolve) => {
         socket.write(bytes, () => setTimeout(resolve, 2));
       });
@@ -88,7 +55,7 @@ test('garbage, lying lengths and mutated frames never take the server down', asy
 
 test('a peer announcing a 4 GiB frame before authenticating is cut off without buffering', async (t) => {
   const { address } = await startServer(t);
-  const socket = await rawSocket(address, false);
+  const socket = await rawRpcSocket(address, SECRET, false);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const prefix = Buffer.alloc(12);
   prefix.writeUInt32BE(0xffff_fff0, 0);

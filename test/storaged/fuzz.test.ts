@@ -8,44 +8,13 @@
  */
 import test from 'ava';
 import { readdirSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { parseAddress } from '../../common/config.js';
 import { MosaicError } from '../../common/errors.js';
 import { newFileId } from '../../common/ids.js';
 import * as storaged from '../../common/protocol/storaged.js';
-import { clientProof, newNonce } from '../../common/rpc/auth.js';
-import { encodeFramePrefix } from '../../common/rpc/frame.js';
-import { DEFAULT_RPC_LIMITS } from '../../common/rpc/limits.js';
-import { decodeMessage, encodeMessage, type Message } from '../../common/rpc/messages.js';
 import { item, SECRET, startStoraged, tempDir } from './helpers.js';
 import { Random, testSeed } from '../lib/random.js';
-
-function frame(message: Message, payloads: Buffer[] = []): Buffer {
-  const header = encodeMessage(message);
-  return Buffer.concat([encodeFramePrefix(header, payloads, DEFAULT_RPC_LIMITS), header, ...payloads]);
-}
-
-async function rawSocket(address: string, authenticate: boolean): Promise<Socket> {
-  const { host, port } = parseAddress(address);
-  const socket = connect(port, host);
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  if (!authenticate) {
-    socket.resume();
-    return socket;
-  }
-  const hello = await new Promise<Buffer>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk)));
-  const message = decodeMessage(hello.subarray(12));
-  if (message.kind !== 'hello') throw new Error('expected hello');
-  const nonce = newNonce();
-  socket.write(frame({ kind: 'answer', nonce, proof: clientProof(SECRET, message.nonce, nonce) }));
-  await new Promise((resolve) => socket.once('data', resolve));
-  socket.resume();
-  return socket;
-}
+import { frame, rawRpcSocket } from '../lib/raw-rpc.js';
 
 /** Replaces one field somewhere in `value` by something hostile. */
 function mutate(random: Random, value: unknown): unknown {
@@ -83,7 +52,7 @@ test('random frames and mutated storaged requests never take the node down', asy
   ];
   for (let round = 0; round < 30; round++) {
     const authenticated = round % 3 !== 0;
-    const socket = await rawSocket(node.address, authenticated);
+    const socket = await rawRpcSocket(parseAddress(node.address), SECRET, authenticated);
     const frames: Buffer[] = [random.fill(Buffer.alloc(1 + random.below(2048)))];
     for (let i = 0; i < 10; i++) {
       const [method, args, payloadCount] = valid[random.below(valid.length)]!;

@@ -15,28 +15,5 @@ PACKAGES=(
   git rsync               # ordinary tools the filesystem tests drive through the mount
 )
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$pkg")
-  fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup-system: all ${#PACKAGES[@]} required Debian packages are installed"
-  exit 0
-fi
-
-echo "setup-system: missing Debian packages: ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "setup-system: not root; run this once, then retry:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
-  exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-echo "setup-system: apt-get update"
-apt-get update -qq
-echo "setup-system: installing ${missing[*]}"
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup-system: done"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/install-missing.sh"
+install_missing setup-system "required Debian packages" "${PACKAGES[@]}"

@@ -41,25 +41,9 @@ if [ ! -d "$DATA/run" ]; then
 fi
 DIR="$(cd "$DATA" && pwd)"
 
-# The mount of start_cluster.sh --mount / mount_cluster.sh goes first: SIGTERM
-# makes mountd flush open files and unmount; if it is stuck, kill it and
-# detach the mountpoint lazily.
-if [ -f "$DIR/run/mountd.pid" ]; then
-  mpid="$(cat "$DIR/run/mountd.pid")"
-  mnt="$(cat "$DIR/run/mountpoint" 2>/dev/null || true)"
-  if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null && tr '\0' ' ' < "/proc/$mpid/cmdline" 2>/dev/null | grep -qF -- "$DIR/"; then
-    kill -TERM "$mpid"
-    for _ in $(seq 1 $((STOP_WAIT_S * 10))); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$mpid" 2>/dev/null; then
-      echo "stop_cluster: mountd (pid $mpid) did not unmount within ${STOP_WAIT_S}s; killing it" >&2
-      kill -KILL "$mpid" 2>/dev/null || true
-    else
-      echo "stop_cluster: unmounted $mnt (mountd pid $mpid)"
-    fi
-  fi
-  if [ -n "$mnt" ] && grep -qF " $mnt fuse.mosaic " /proc/mounts; then fusermount -u -z "$mnt" || true; fi
-  rm -f "$DIR/run/mountd.pid" "$DIR/run/mountpoint"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/lib/unmount-cluster.sh"
+# The mount of start_cluster.sh --mount / mount_cluster.sh goes first.
+unmount_cluster_mount "$DIR" "$STOP_WAIT_S"
 
 # pid_of NAME: the live pid of NAME whose command line names DIR, or nothing.
 pid_of() {

@@ -39,24 +39,8 @@ need_engine
 PROJECT="$(setting MOSAIC_PROJECT)"
 STOP_WAIT_S=20
 
-# The host mount: SIGTERM makes mountd flush open files and unmount; if it
-# is stuck, kill it and detach the mountpoint lazily.
-if [ -f "$STATE_DIR/run/mountd.pid" ]; then
-  mpid="$(cat "$STATE_DIR/run/mountd.pid")"
-  mnt="$(cat "$STATE_DIR/run/mountpoint" 2>/dev/null || true)"
-  if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null && tr '\0' ' ' < "/proc/$mpid/cmdline" 2>/dev/null | grep -qF -- "$STATE_DIR/"; then
-    kill -TERM "$mpid"
-    for _ in $(seq 1 $((STOP_WAIT_S * 10))); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$mpid" 2>/dev/null; then
-      echo "stop_cluster: mountd (pid $mpid) did not unmount within ${STOP_WAIT_S}s; killing it" >&2
-      kill -KILL "$mpid" 2>/dev/null || true
-    else
-      echo "stop_cluster: unmounted $mnt (mountd pid $mpid)"
-    fi
-  fi
-  if [ -n "$mnt" ] && grep -qF " $mnt fuse.mosaic " /proc/mounts; then fusermount -u -z "$mnt" || true; fi
-  rm -f "$STATE_DIR/run/mountd.pid" "$STATE_DIR/run/mountpoint"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/unmount-cluster.sh"
+unmount_cluster_mount "$STATE_DIR" "$STOP_WAIT_S"
 
 clients="$(docker ps -aq --filter "label=mosaic.project=$PROJECT" --filter label=mosaic.role=client)"
 if [ -n "$clients" ]; then

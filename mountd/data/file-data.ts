@@ -386,7 +386,13 @@ export class FileData {
       await new Promise<void>((resolve) => this.flushSlotWaiters.push(resolve));
     }
     const entry = this.dirty.get(stripe);
-    if (!entry) return;
+    if (!entry) {
+      // Another call flushed the stripe meanwhile: the slot this call may
+      // have been woken for goes to the next waiter, or a writer queued
+      // behind it waits for a flush end that never comes.
+      this.flushSlotWaiters.shift()?.();
+      return;
+    }
     this.dirty.delete(stripe);
     this.flushesRunning++;
     const previous = this.flushing.get(entry.stripe)?.done;

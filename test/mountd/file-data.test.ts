@@ -138,3 +138,33 @@ test('small writes scattered over more stripes than the memory budget holds comp
   t.true(budget.usedBytes <= budget.bytesMax);
   data.close();
 });
+
+test('a flush slot freed for a stripe another call already flushed goes to the next waiter (no writer waits forever)', async (t) => {
+  t.timeout(20_000, 'a stripe flush waited for a slot that was never handed on');
+  const f = fixture('rs', 4, 2, 2, SHARD, 7);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const budget = new MemoryBudget(64 * stripeBytes);
+  const data = fileData(f, budget, { readAheadStripes: 2, flushStripesMax: 1 });
+  // Hold every stripe write until opened: stripe 0's flush keeps the only slot.
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => { open = resolve; });
+  const write = f.io.write.bind(f.io);
+  f.io.write = async (stripes, durable) => {
+    await opened;
+    return write(stripes, durable);
+  };
+  const content = patterned(3 * stripeBytes, 3);
+  await data.write(0, content.subarray(0, stripeBytes));
+  await data.write(stripeBytes, content.subarray(stripeBytes, stripeBytes + 100));
+  await data.write(2 * stripeBytes, content.subarray(2 * stripeBytes, 2 * stripeBytes + 100));
+  // Two callers want stripe 1 (a memory reclaim and a writer, say) and one stripe 2, all queued behind stripe 0.
+  const startFlush = (data as unknown as { startFlush(stripe: number, durable: boolean): Promise<void> }).startFlush.bind(data);
+  const waits = [startFlush(1, false), startFlush(1, false), startFlush(2, false)];
+  open();
+  await Promise.all(waits);
+  t.is(await data.flush(false), 2 * stripeBytes + 100);
+  const back = await data.read(0, data.sizeBytes);
+  t.true(back.subarray(0, stripeBytes + 100).equals(content.subarray(0, stripeBytes + 100)));
+  t.true(back.subarray(2 * stripeBytes).equals(content.subarray(2 * stripeBytes, 2 * stripeBytes + 100)));
+  data.close();
+});

@@ -56,7 +56,20 @@ export interface StripeIoOptions {
    * allocated per write.
    */
   buffers?: BufferPool;
+  /**
+   * Told when a read found a stripe below full redundancy on nodes that
+   * answered: a slot failing its CRC ('corrupt'), or a home sid holding an
+   * older or newer version, another projection or nothing while the stripe
+   * has data ('version-mismatch'). The caller reports the file to exportd
+   * for repair (nothing else would notice until a scrub); a sid that did not
+   * answer is not reported: a node down is the rebuild's business. Called
+   * synchronously, at most once per stripe read; the read does not wait.
+   */
+  onDamage?: (stripe: number, reason: ReadDamage) => void;
 }
+
+/** Why a read asks for a stripe's repair (the exportd reportRepair reasons a read can see). */
+export type ReadDamage = 'corrupt' | 'version-mismatch';
 
 export interface StripeWrite {
   stripe: number;
@@ -187,9 +200,11 @@ export class StripeIo {
       const high = unresolved[unresolved.length - 1]!;
       const rest = this.dist.sids.filter((sid) => !first.includes(sid));
       const more = await this.gather(rest, fromStripe + low, high - low + 1, replies);
+      const order = [...first, ...rest];
       for (const i of unresolved) {
         const all = [...answers.map((a) => a[i]), ...more.map((a) => a[i - low])];
-        await this.resolveSlow(fromStripe + i, all, out.subarray(i * stripeBytes, (i + 1) * stripeBytes));
+        const version = await this.resolveSlow(fromStripe + i, all, out.subarray(i * stripeBytes, (i + 1) * stripeBytes));
+        this.noteDamage(fromStripe + i, order, all, version);
       }
     } finally {
       for (const payloads of replies) this.transport.release?.(payloads);
@@ -430,7 +445,8 @@ export class StripeIo {
     return this.rebuild(got as Gathered[], out);
   }
 
-  private async resolveSlow(stripe: number, got: (Gathered | undefined)[], out: Buffer): Promise<void> {
+  /** Rebuilds the stripe from the newest version with k projections and returns it; undefined for a hole. */
+  private async resolveSlow(stripe: number, got: (Gathered | undefined)[], out: Buffer): Promise<number | undefined> {
     const byVersion = new Map<number, Gathered[]>();
     let absent = 0;
     for (const g of got) {
@@ -441,13 +457,38 @@ export class StripeIo {
       byVersion.set(g.outcome.version, list);
     }
     for (const version of [...byVersion.keys()].sort((a, b) => b - a)) {
-      if (await this.rebuild(byVersion.get(version)!, out)) return;
+      if (await this.rebuild(byVersion.get(version)!, out)) return version;
     }
     if (absent >= this.codec.k) {
       out.fill(0);
-      return;
+      return undefined;
     }
     throw new MosaicError('EUNAVAIL', `stripe ${stripe} of ${this.dist.fid}: fewer than ${this.codec.k} matching projections reachable`);
+  }
+
+  /**
+   * Tells onDamage when a sid that answered for a slow-path stripe leaves it
+   * short of what exportd's repair plan (exportd/repair/stripe-plan.ts)
+   * calls whole: home sids[p] holding projection p at `version`. A corrupt
+   * slot is reported even in a hole. `order` lists the sids of `got`.
+   */
+  private noteDamage(stripe: number, order: readonly Sid[], got: readonly (Gathered | undefined)[], version: number | undefined): void {
+    const onDamage = this.options.onDamage;
+    if (!onDamage) return;
+    if (got.some((g) => g?.outcome.state === 'corrupt' || (g?.outcome.state === 'ok' && !this.usable(g)))) {
+      onDamage(stripe, 'corrupt');
+      return;
+    }
+    if (version === undefined) return;
+    for (let p = 0; p < Math.min(this.n, this.dist.sids.length); p++) {
+      const g = got[order.indexOf(this.dist.sids[p]!)];
+      if (g === undefined) continue;
+      const o = g.outcome;
+      if (o.state !== 'ok' || o.version !== version || o.projection !== p) {
+        onDamage(stripe, 'version-mismatch');
+        return;
+      }
+    }
   }
 
   /** Rebuilds a stripe from same-version projections; false when fewer than k distinct ones. */

@@ -68,6 +68,41 @@ test('corrupt, stale and missing projections are read around; too few is EUNAVAI
   await t.throwsAsync(f.io.read(0, 1, out), { code: 'EUNAVAIL' } as never);
 });
 
+test('reads report what they find: corrupt slots, stale or missing homes; a node down or a healthy stripe is no damage', async (t) => {
+  const reports: [number, string][] = [];
+  const f = fixture('rs', 4, 2, 2, SHARD, 8, { onDamage: (stripe, reason) => reports.push([stripe, reason]) });
+  const data = [0, 1, 2, 3].map((s) => patterned(f.io.codec.stripeBytes, 20 + s));
+  await f.io.write(data.map((d, s) => ({ stripe: s, data: d, version: 5 })), false);
+  const out = Buffer.alloc(4 * f.io.codec.stripeBytes);
+  await f.io.read(0, 4, out);
+  t.deepEqual(reports, [], 'healthy');
+
+  f.transport.corrupt(2, f.dist.fid, 1);
+  // Home of projection 2 down during a rewrite of stripes 2 and 3: spare 7 stands in, sid 3 keeps version 5.
+  f.transport.state.set(3, 'down');
+  await f.io.write([2, 3].map((s) => ({ stripe: s, data: data[s]!, version: 6 })), false);
+  f.transport.state.set(3, 'up');
+  f.clock.nowMs += 5000;
+  await f.io.read(0, 4, out);
+  t.true(out.equals(Buffer.concat(data)));
+  t.deepEqual(reports, [[1, 'corrupt'], [2, 'version-mismatch'], [3, 'version-mismatch']]);
+
+  reports.length = 0;
+  f.transport.slots.get(4)!.get(f.dist.fid)!.delete(0);
+  const part = Buffer.alloc(100);
+  await f.io.readPart(0, 3 * SHARD + 10, part);
+  t.true(part.equals(data[0]!.subarray(3 * SHARD + 10, 3 * SHARD + 110)));
+  t.deepEqual(reports, [[0, 'version-mismatch']], 'a home answering absent while the stripe has data (through readPart\'s fallback)');
+
+  reports.length = 0;
+  const g = fixture('rs', 4, 2, 2, SHARD, 9, { onDamage: (stripe, reason) => reports.push([stripe, reason]) });
+  await g.io.write([{ stripe: 0, data: data[0]!, version: 1 }], false);
+  g.transport.state.set(1, 'slow');
+  await g.io.read(0, 1, out);
+  t.true(out.subarray(0, g.io.codec.stripeBytes).equals(data[0]!));
+  t.deepEqual(reports, [], 'a sid that did not answer is not reported');
+});
+
 test('rs readPart: only the touched shards send bytes; a stale or down data sid falls back to the whole stripe', async (t) => {
   const f = fixture('rs', 4, 2, 2, SHARD, 6);
   const old = patterned(f.io.codec.stripeBytes, 3);

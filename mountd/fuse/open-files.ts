@@ -29,6 +29,7 @@ import { FileData, type FileDataOptions } from '../data/file-data.js';
 import type { MemoryBudget } from '../data/memory-budget.js';
 import type { ProjectionTransport } from '../data/projection-transport.js';
 import type { SidHealth } from '../data/sid-health.js';
+import { RepairReporter } from '../data/repair-reporter.js';
 import { StripeIo, type StripeIoOptions } from '../data/stripe-io.js';
 import { StripeVersions } from '../data/stripe-versions.js';
 import type { MetaCache } from '../meta/meta-cache.js';
@@ -64,7 +65,7 @@ export class OpenInode {
   needsCommit = false;
   mtime: Timespec | undefined;
   closing: Promise<void> | undefined;
-  private repairReporting = false;
+  private readonly repairs: RepairReporter;
   readonly data: FileData;
 
   readonly ino: number;
@@ -73,8 +74,12 @@ export class OpenInode {
   constructor(ino: number, dist: Distribution, sizeBytes: number, codec: ErasureCodec, edges: DataPathEdges) {
     this.ino = ino;
     this.edges = edges;
-    const io = new StripeIo(dist, codec, edges.transport, edges.health, edges.io);
-    this.data = new FileData({ io, versions: { next: () => this.nextVersion() }, budget: edges.budget, reportRepair: () => this.reportRepair(), buffers: edges.io.buffers }, edges.file, sizeBytes);
+    this.repairs = new RepairReporter({
+      send: (reason) => edges.meta.call(reportRepair, { ino, reason }),
+      failed: (reason, err) => edges.logger.warn(`inode ${ino}: needs repair (${reason}), and reporting it to exportd failed: ${(err as Error).message}`),
+    });
+    const io = new StripeIo(dist, codec, edges.transport, edges.health, { ...edges.io, onDamage: (_stripe, reason) => this.repairs.report(reason) });
+    this.data = new FileData({ io, versions: { next: () => this.nextVersion() }, budget: edges.budget, reportRepair: () => this.repairs.report('degraded-write'), buffers: edges.io.buffers }, edges.file, sizeBytes);
   }
 
   /** Takes the write generation of an exportd open for writing (the first one wins: later ones are larger still). */
@@ -126,15 +131,6 @@ export class OpenInode {
     const result = await meta.call(open, { ino: this.ino, flags: O_WRONLY, sessionId: meta.sessionId });
     await meta.call(release, { ino: this.ino, sessionId: meta.sessionId });
     return result.writeGen;
-  }
-
-  private reportRepair(): void {
-    // exportd queues the file for its repair worker; one report in flight at a time (reports of a queued file merge).
-    if (this.repairReporting) return;
-    this.repairReporting = true;
-    this.edges.meta.call(reportRepair, { ino: this.ino, reason: 'degraded-write' })
-      .catch((err: unknown) => this.edges.logger.warn(`inode ${this.ino}: written degraded, and reporting it to exportd failed: ${(err as Error).message}`))
-      .finally(() => { this.repairReporting = false; });
   }
 }
 

@@ -9,8 +9,9 @@
  */
 import { createCodec } from '../../codec/codec.js';
 import { MosaicError } from '../../common/errors.js';
-import { commitWrite, open, O_RDONLY, O_RDWR, release } from '../../common/protocol/exportd-namespace.js';
+import { commitWrite, open, O_RDONLY, O_RDWR, release, reportRepair } from '../../common/protocol/exportd-namespace.js';
 import { FileData } from '../data/file-data.js';
+import { RepairReporter } from '../data/repair-reporter.js';
 import { StripeIo } from '../data/stripe-io.js';
 import { StripeVersions, type VersionSource } from '../data/stripe-versions.js';
 import type { ClusterSession } from './cluster-session.js';
@@ -44,7 +45,11 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
     if (!dist) throw new MosaicError('EIO', `${path} (inode ${ino}) has no distribution`);
     const { codec: name, k, m, spares } = dist.layout;
     const codec = createCodec({ codec: name, k, m, spares }, dist.shardBytes);
-    const io = new StripeIo(dist, codec, session.transport, session.health, { callTimeoutMs: session.options.storageTimeoutMs });
+    const repairs = new RepairReporter({
+      send: (reason) => meta.call(reportRepair, { ino, reason }),
+      failed: (reason, err) => logger.warn(`${path} (inode ${ino}): needs repair (${reason}), and reporting it to exportd failed: ${(err as Error).message}`),
+    });
+    const io = new StripeIo(dist, codec, session.transport, session.health, { callTimeoutMs: session.options.storageTimeoutMs, onDamage: (_stripe, reason) => repairs.report(reason) });
     const versions: VersionSource = readOnly
       ? { next: () => Promise.reject(new MosaicError('EROFS', `${path} is served read-only`)) }
       : new StripeVersions(opened.writeGen, async () => {
@@ -52,13 +57,9 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
         await meta.call(release, { ino, sessionId: meta.sessionId });
         return again.writeGen;
       });
-    let repairLogged = false;
     const data = new FileData({
       io, versions, budget: session.budget,
-      reportRepair: () => {
-        if (!repairLogged) logger.warn(`${path} (inode ${ino}): written to fewer than n storage nodes (degraded); it needs repair`);
-        repairLogged = true;
-      },
+      reportRepair: () => repairs.report('degraded-write'),
     }, { readAheadStripes: 0, flushStripesMax: options.flushStripesMax }, opened.attr.size);
     const sizeBytes = opened.attr.size;
     const device = new MosaicDevice({

@@ -3,7 +3,10 @@
  * foreground (the default: logs on stderr, Ctrl-C unmounts) or as a
  * daemon (--daemon: a detached child mounts, the command returns once the
  * mount is up, or fails with the child's error). SIGINT/SIGTERM flush every
- * open file, commit sizes to exportd and unmount before exiting 0.
+ * open file, commit sizes to exportd and unmount before exiting 0; a mount
+ * unmounted from outside (fusermount -u) is flushed the same way and the
+ * process exits 0. A second signal while that flush is under way exits 1
+ * at once, leaving what is not flushed.
  */
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
@@ -46,7 +49,7 @@ export function registerMountCommand(program: Command): void {
     .option('--token <token>', 'mount token, for exports that need one')
     .option('--foreground', 'stay in the foreground (the default)')
     .option('--daemon', 'detach once mounted')
-    .option('-o <options>', 'mount options: attr_timeout=S (0), entry_timeout=S (1), negative_timeout=S (0), allow_other, max_write=BYTES (131072), fsname=NAME (mosaic), debug', collect, [])
+    .option('-o <options>', 'mount options: attr_timeout=S (0), entry_timeout=S (1), negative_timeout=S (0), allow_other (default when root), noallow_other, max_write=BYTES (131072), fsname=NAME (mosaic), debug', collect, [])
     .option('--memory-max <size>', 'data memory of the mount (write-back, read-ahead)', '256MiB')
     .option('--storage-timeout <duration>', 'deadline of one storage node call; a node past it is skipped', '4s')
     .option('--meta-timeout <duration>', 'deadline of one exportd call', '30s')
@@ -86,7 +89,7 @@ async function runForeground(exportName: string, mountpoint: string, flags: Moun
   const logger = createLogger('mountd', { level, format: 'text', file: flags.logFile });
   const mounted = await mountMosaic({
     exportd: settings.exportd, secret: settings.secret, exportName, token: settings.token, mountpoint,
-    fuse: parseFuseOptions(flags.o),
+    fuse: parseFuseOptions(flags.o, process.getuid?.() === 0),
     memoryBytesMax,
     metaTimeoutMs: parseDurationMs(flags.metaTimeout),
     storageTimeoutMs: parseDurationMs(flags.storageTimeout),
@@ -102,7 +105,10 @@ async function runForeground(exportName: string, mountpoint: string, flags: Moun
   });
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn(`${signal} again: exiting before the flush finished`);
+      process.exit(1);
+    }
     stopping = true;
     logger.info(`${signal}: flushing open files and unmounting ${mounted.mountpoint}`);
     mounted.unmount().then(() => process.exit(0), (err: unknown) => {
@@ -110,6 +116,10 @@ async function runForeground(exportName: string, mountpoint: string, flags: Moun
       process.exit(1);
     });
   };
+  mounted.lost.then(() => process.exit(0), (err: unknown) => {
+    logger.error(`closing after the unmount from outside failed: ${(err as Error).message}`);
+    process.exit(1);
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   if (process.send) {

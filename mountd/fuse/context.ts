@@ -12,6 +12,7 @@ import type { MetaCache } from '../meta/meta-cache.js';
 import type { MetaClient } from '../meta/meta-client.js';
 import type { PathWalker } from '../meta/path-walker.js';
 import type { OpenFiles } from './open-files.js';
+import type { CallerResolver } from './request-caller.js';
 
 export interface FsContext {
   meta: MetaClient;
@@ -19,6 +20,8 @@ export interface FsContext {
   walker: PathWalker;
   files: OpenFiles;
   logger: Logger;
+  /** The caller of the request being handled: ask synchronously, first thing in a handler. */
+  callers: CallerResolver;
 }
 
 const QUIET_ERRNOS: ReadonlySet<number> = new Set([

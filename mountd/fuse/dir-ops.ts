@@ -69,34 +69,39 @@ export function dirOps(ctx: FsContext): FuseOps {
   return {
     readdir: (path, cb) => answerWith(ctx, 'readdir', (err, listed) => (listed ? cb(0, listed.names, listed.stats) : cb(err)), () => list(path)),
     mkdir: (path, mode, cb) => answer(ctx, 'mkdir', cb, async () => {
+      const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const info = await ctx.meta.call(mkdir, { parent, name, mode });
+      const info = await ctx.meta.call(mkdir, { parent, name, mode }, caller);
       ctx.cache.dropAttr(parent);
       ctx.cache.putEntry(parent, name, info);
     }),
     mknod: (path, mode, dev, cb) => answer(ctx, 'mknod', cb, async () => {
+      const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const info = await ctx.meta.call(mknod, { parent, name, mode, rdev: dev });
+      const info = await ctx.meta.call(mknod, { parent, name, mode, rdev: dev }, caller);
       ctx.cache.dropAttr(parent);
       ctx.cache.putEntry(parent, name, info);
     }),
     rmdir: (path, cb) => answer(ctx, 'rmdir', cb, async () => {
+      const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      await ctx.meta.call(rmdir, { parent, name });
+      await ctx.meta.call(rmdir, { parent, name }, caller);
       forgetName(parent, name);
     }),
     unlink: (path, cb) => answer(ctx, 'unlink', cb, async () => {
+      const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
       const ino = await inoOf(path);
-      await ctx.meta.call(unlink, { parent, name });
+      await ctx.meta.call(unlink, { parent, name }, caller);
       forgetName(parent, name);
       if (ino !== undefined) ctx.cache.dropAttr(ino);
     }),
     rename: (src, dest, cb) => answer(ctx, 'rename', cb, async () => {
+      const caller = await ctx.callers.current();
       const from = await ctx.walker.parentOf(src);
       const to = await ctx.walker.parentOf(dest);
       const [moved, replaced] = await Promise.all([inoOf(src), inoOf(dest)]);
-      await ctx.meta.call(rename, { parent: from.parent, name: from.name, newParent: to.parent, newName: to.name, flags: 0 });
+      await ctx.meta.call(rename, { parent: from.parent, name: from.name, newParent: to.parent, newName: to.name, flags: 0 }, caller);
       forgetName(from.parent, from.name);
       forgetName(to.parent, to.name);
       for (const ino of [moved, replaced]) if (ino !== undefined) ctx.cache.dropAttr(ino);

@@ -23,17 +23,19 @@ import { answerCount, answerWith, answer, type FsContext } from './context.js';
 export function fileOps(ctx: FsContext): FuseOps {
   return {
     open: (path, flags, cb) => answerWith(ctx, 'open', cb, async () => {
+      const caller = await ctx.callers.current();
       const info = await ctx.walker.resolve(path);
       const writing = (flags & O_ACCMODE) !== O_RDONLY;
-      const result = await ctx.meta.call(open, { ino: info.attr.ino, flags: flags & O_ACCMODE, sessionId: ctx.meta.sessionId });
+      const result = await ctx.meta.call(open, { ino: info.attr.ino, flags: flags & O_ACCMODE, sessionId: ctx.meta.sessionId }, caller);
       ctx.cache.putAttr(result);
       const handle = await ctx.files.add(result, flags, writing);
       if ((flags & O_TRUNC) !== 0 && writing) await ctx.files.truncate(result, 0);
       return handle.fh;
     }),
     create: (path, mode, cb) => answerWith(ctx, 'create', cb, async () => {
+      const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const result = await ctx.meta.call(create, { parent, name, mode, exclusive: false, flags: O_RDWR, sessionId: ctx.meta.sessionId });
+      const result = await ctx.meta.call(create, { parent, name, mode, exclusive: false, flags: O_RDWR, sessionId: ctx.meta.sessionId }, caller);
       ctx.cache.dropAttr(parent);
       ctx.cache.putEntry(parent, name, result);
       return (await ctx.files.add(result, O_RDWR, true)).fh;

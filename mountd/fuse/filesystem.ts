@@ -4,18 +4,21 @@
  * file-, xattr-ops.ts) over the metadata client and the data path, and
  * mounts them with fuse-native.
  *
- * Permissions: fuse-native does not pass the requesting process's uid/gid
- * (see meta/meta-client.ts), so the mount always uses default_permissions:
- * the kernel checks modes, owners and sticky bits against the attributes we
- * report, exactly as for a local filesystem, and exportd sees the mounting
- * user as the caller. Consequence, documented for users: files created
- * through the mount belong to the mounting user (root for a system mount),
- * whoever creates them; chown afterwards works as root allows.
+ * Permissions: the mount always uses default_permissions: the kernel checks
+ * modes, owners, groups and sticky bits of every request against the
+ * attributes we report and the caller's credentials, exactly as for a local
+ * filesystem. Each request that creates or changes something is then made
+ * on exportd as its caller (request-caller.ts: our patched fuse-native
+ * passes libfuse's uid/gid/pid), so new files belong to their creator and
+ * exportd's ownership rules see the real user too.
  *
  * Unmount (SIGINT/SIGTERM or unmount()): every open file is flushed and
  * committed first, then the FUSE mount is detached (lazily: processes
  * still inside finish), then whatever they wrote meanwhile is flushed too,
- * every open is released on exportd, and the connections close.
+ * every open is released on exportd, and the connections close. A mount
+ * detached by someone else (fusermount -u, umount -l) is noticed
+ * (mount-watch.ts) and closed the same way, without the detach; `lost`
+ * settles once that is done.
  */
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
@@ -37,6 +40,8 @@ import { fileOps } from './file-ops.js';
 import { mountFuse, type FuseMountOptions } from './fuse-with-options.js';
 import { linkOps } from './link-ops.js';
 import { OpenFiles } from './open-files.js';
+import { isFuseMounted, watchMount } from './mount-watch.js';
+import { CallerResolver, checkCallerSupport } from './request-caller.js';
 import { xattrOps } from './xattr-ops.js';
 
 export interface MosaicMountOptions {
@@ -66,6 +71,8 @@ export interface MosaicMount {
   readonly mountpoint: string;
   readonly exportId: number;
   unmount(): Promise<void>;
+  /** Settles once a mount detached from outside has been flushed and closed (never, otherwise). */
+  readonly lost: Promise<void>;
 }
 
 const CACHE_ENTRIES_MAX = 100_000;
@@ -85,8 +92,10 @@ export async function mountMosaic(o: MosaicMountOptions): Promise<MosaicMount> {
   const map = new ClusterMapCache(rpc, { refreshMs: MAP_REFRESH_MS, refreshMinGapMs: MAP_REFRESH_MIN_GAP_MS, callTimeoutMs: o.metaTimeoutMs });
   let meta: MetaClient | undefined;
   try {
+    checkCallerSupport();
     const exported = await MetaClient.mount(rpc, o.exportName, o.token, o.metaTimeoutMs);
-    meta = new MetaClient(rpc, exported, processCaller(), o.metaTimeoutMs, o.logger);
+    const own = processCaller();
+    meta = new MetaClient(rpc, exported, own, o.metaTimeoutMs, o.logger);
     await map.start();
     const cache = new MetaCache({ entryTtlMs: o.entryCacheMs, attrTtlMs: o.attrCacheMs, entriesMax: CACHE_ENTRIES_MAX });
     const files = new OpenFiles({
@@ -97,29 +106,42 @@ export async function mountMosaic(o: MosaicMountOptions): Promise<MosaicMount> {
       io: { callTimeoutMs: o.storageTimeoutMs, buffers: new BufferPool(STRIPE_POOL) },
       file: { readAheadStripes: o.readAheadStripes, flushStripesMax: o.flushStripesMax },
     });
-    const ctx: FsContext = { meta, cache, walker: new PathWalker(meta, cache), files, logger: o.logger };
+    const ctx: FsContext = { meta, cache, walker: new PathWalker(meta, cache), files, logger: o.logger, callers: new CallerResolver(own) };
     const ops = { ...attrOps(ctx), ...dirOps(ctx), ...linkOps(ctx), ...fileOps(ctx), ...xattrOps(ctx) };
     const fuse = await mountFuse(o.mountpoint, ops, { ...o.fuse, defaultPermissions: true });
     meta.startSessionRenewal();
     o.logger.info(`mounted export ${exported.name} (id ${exported.exportId}) of ${o.exportd} at ${fuse.mountpoint}`);
     const client = meta;
     let unmounting: Promise<void> | undefined;
+    const finish = async (detach: boolean): Promise<void> => {
+      watch.stop();
+      await files.flushAll();
+      try {
+        // Detached meanwhile from outside: fusermount fails, and that is fine.
+        if (detach) await fuse.unmount().catch(async (err: unknown) => { if (await isFuseMounted(fuse.mountpoint)) throw err; });
+      } finally {
+        await files.flushAll();
+        for (const { ino, count } of files.releaseAll()) {
+          for (let i = 0; i < count; i++) await client.call(release, { ino, sessionId: client.sessionId }).catch(() => undefined);
+        }
+        await close(client, map, pool, rpc);
+        o.logger.info(`unmounted ${fuse.mountpoint}`);
+      }
+    };
+    let lostResolve!: () => void;
+    let lostReject!: (err: unknown) => void;
+    const lost = new Promise<void>((resolve, reject) => { lostResolve = resolve; lostReject = reject; });
+    const watch = watchMount(fuse.mountpoint, () => files.openHandles === 0, () => {
+      if (unmounting) return;
+      o.logger.warn(`${fuse.mountpoint} was unmounted from outside: flushing open files and closing`);
+      unmounting = finish(false);
+      unmounting.then(lostResolve, lostReject);
+    });
     return {
       mountpoint: fuse.mountpoint,
       exportId: exported.exportId,
-      unmount: () => unmounting ??= (async () => {
-        await files.flushAll();
-        try {
-          await fuse.unmount();
-        } finally {
-          await files.flushAll();
-          for (const { ino, count } of files.releaseAll()) {
-            for (let i = 0; i < count; i++) await client.call(release, { ino, sessionId: client.sessionId }).catch(() => undefined);
-          }
-          await close(client, map, pool, rpc);
-          o.logger.info(`unmounted ${fuse.mountpoint}`);
-        }
-      })(),
+      unmount: () => unmounting ??= finish(true),
+      lost,
     };
   } catch (err) {
     await close(meta, map, pool, rpc);

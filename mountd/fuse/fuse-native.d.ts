@@ -2,8 +2,8 @@
  * Types for fuse-native 2.2 (the package ships none), written from its
  * index.js and fuse-native.c. Handler signatures follow the JS glue, not the
  * README: fsync and fsyncdir get (path, datasync, fd, cb); create gets no
- * flags; utimens gets milliseconds (see fuse-with-options.ts for what that
- * loses). A callback's first argument is 0 or a negative errno; getxattr and
+ * flags; utimens gets milliseconds, with UTIME_OMIT and UTIME_NOW as
+ * 2^53 - 1 and 2^53 - 2 (our patch: see fuse-with-options.ts). A callback's first argument is 0 or a negative errno; getxattr and
  * listxattr may also pass a positive byte count there.
  */
 declare module 'fuse-native' {

@@ -30,16 +30,17 @@
  *    the kernel's i_size; O_TRUNC arrives as truncate); open gets flags.
  *    File handles are uint32 and 0 means "none": start numbering at 1.
  *  - utimens (checked through a mount): libfuse 2.9's high-level setattr
- *    calls utimens only when atime AND mtime both change; a one-sided
- *    utimensat (UTIME_OMIT for one, e.g. `touch -m`) succeeds without any
- *    call, so UTIME_OMIT cannot be honoured. UTIME_NOW never arrives as
- *    such: the kernel resolves it to its current time. fuse-native then
- *    converts each timespec to whole milliseconds. As shipped it passes the
- *    *atime twice* (fuse-native.c: FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)),
- *    losing the mtime of utimes/cp -p/tar/rsync -t; our npm postinstall
- *    (scripts/patch-fuse-native.mjs) fixes that line and builds the addon
- *    from source, so the mtime arrives. One-sided updates would need
- *    libfuse's low-level API (or libfuse 3).
+ *    calls utimens for a one-sided utimensat (UTIME_OMIT for one time, e.g.
+ *    `touch -m`) only with flag_utime_omit_ok, which fuse-native never set;
+ *    and fuse-native converts each timespec to whole milliseconds, turning
+ *    UTIME_OMIT and UTIME_NOW into 1073 ms, and as shipped passes the
+ *    *atime twice* (FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)). Our npm
+ *    postinstall (scripts/patch-fuse-native.mjs) fixes that line, sets the
+ *    flag, and passes UTIME_OMIT / UTIME_NOW as 2^53 - 1 / 2^53 - 2 ms
+ *    (attr-ops.ts). When both times change, UTIME_NOW arrives resolved to
+ *    the kernel's current time.
+ *  - The caller: fuse-native passes no uid/gid/pid; the same patch exposes
+ *    fuse_get_context()'s through a getter (request-caller.ts).
  *  - Timeouts are global (entry_timeout, attr_timeout, negative_timeout):
  *    the high-level API has no per-inode timeout and fuse-native exposes no
  *    invalidation (fuse_invalidate is a no-op in 2.9; the low-level notify

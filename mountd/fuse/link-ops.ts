@@ -11,15 +11,17 @@ import { answer, answerWith, type FsContext } from './context.js';
 export function linkOps(ctx: FsContext): FuseOps {
   return {
     link: (src, dest, cb) => answer(ctx, 'link', cb, async () => {
+      const caller = await ctx.callers.current();
       const ino = await ctx.walker.ino(src);
       const { parent, name } = await ctx.walker.parentOf(dest);
-      const info = await ctx.meta.call(link, { ino, newParent: parent, newName: name });
+      const info = await ctx.meta.call(link, { ino, newParent: parent, newName: name }, caller);
       ctx.cache.dropAttr(parent);
       ctx.cache.putEntry(parent, name, info);
     }),
     symlink: (target, path, cb) => answer(ctx, 'symlink', cb, async () => {
+      const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const info = await ctx.meta.call(symlink, { parent, name, target });
+      const info = await ctx.meta.call(symlink, { parent, name, target }, caller);
       ctx.cache.dropAttr(parent);
       ctx.cache.putEntry(parent, name, info);
     }),

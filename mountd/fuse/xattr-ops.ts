@@ -12,17 +12,23 @@ import { answer, answerWith, type FsContext } from './context.js';
 export function xattrOps(ctx: FsContext): FuseOps {
   return {
     setxattr: (path, name, value, _position, flags, cb) => answer(ctx, 'setxattr', cb, async () => {
+      const caller = await ctx.callers.current();
       const ino = await ctx.walker.ino(path);
-      await ctx.meta.call(setxattr, { ino, name, value: Buffer.from(value), flags });
+      await ctx.meta.call(setxattr, { ino, name, value: Buffer.from(value), flags }, caller);
       ctx.cache.dropAttr(ino);
     }),
-    getxattr: (path, name, _position, cb) => answerWith(ctx, 'getxattr', cb, async () =>
-      (await ctx.meta.call(getxattr, { ino: await ctx.walker.ino(path), name, sizeMax: 0 })).value),
-    listxattr: (path, cb) => answerWith(ctx, 'listxattr', cb, async () =>
-      (await ctx.meta.call(listxattr, { ino: await ctx.walker.ino(path), sizeMax: 0 })).names),
+    getxattr: (path, name, _position, cb) => answerWith(ctx, 'getxattr', cb, async () => {
+      const caller = await ctx.callers.current();
+      return (await ctx.meta.call(getxattr, { ino: await ctx.walker.ino(path), name, sizeMax: 0 }, caller)).value;
+    }),
+    listxattr: (path, cb) => answerWith(ctx, 'listxattr', cb, async () => {
+      const caller = await ctx.callers.current();
+      return (await ctx.meta.call(listxattr, { ino: await ctx.walker.ino(path), sizeMax: 0 }, caller)).names;
+    }),
     removexattr: (path, name, cb) => answer(ctx, 'removexattr', cb, async () => {
+      const caller = await ctx.callers.current();
       const ino = await ctx.walker.ino(path);
-      await ctx.meta.call(removexattr, { ino, name });
+      await ctx.meta.call(removexattr, { ino, name }, caller);
       ctx.cache.dropAttr(ino);
     }),
   };

@@ -2,12 +2,11 @@
  * The mount's metadata client: one RPC connection to exportd, the mounted
  * export, the caller credentials and the open-file session.
  *
- * Credentials: fuse-native 2.2 does not hand the FUSE request's uid/gid to
- * JavaScript (fuse_get_context() is read only in its C glue), so every call
- * carries one caller: the mount's own (root when mounted by root). The
- * kernel checks permissions itself (the mount always uses
- * default_permissions), and files are owned by the mounting user; see
- * mountd/fuse/filesystem.ts for what that means for other users.
+ * Credentials: a call carries the caller it is given (the FUSE request's,
+ * see mountd/fuse/request-caller.ts) or else the mount's own: lookups,
+ * getattr, readdir and the data path's opens and commits are made as the
+ * mount, since their results are cached for every user and the kernel
+ * (default_permissions) has checked the request's own access already.
  *
  * Session: opens are held by sessionId until released or until the session's
  * lease lapses; a timer renews it every lease / 3 so a quiet mount keeps its
@@ -53,9 +52,9 @@ export class MetaClient {
     return this.exported.rootIno;
   }
 
-  /** Calls namespace method `method` with the export and caller filled in. */
-  async call<A extends { exportId: number; caller: Caller }, R>(method: MethodSpec<A, R>, args: NsArgs<A>): Promise<R> {
-    const full = { ...args, exportId: this.exported.exportId, caller: this.caller } as A;
+  /** Calls namespace method `method` with the export and `caller` (default: the mount's) filled in. */
+  async call<A extends { exportId: number; caller: Caller }, R>(method: MethodSpec<A, R>, args: NsArgs<A>, caller: Caller = this.caller): Promise<R> {
+    const full = { ...args, exportId: this.exported.exportId, caller } as A;
     return (await this.rpc.call(method, full, { timeoutMs: this.callTimeoutMs })).result;
   }
 

@@ -61,7 +61,9 @@ export function passthroughOps(root: string, log: PassthroughLog): FuseOps {
     ftruncate: (_path, fd, size, cb) => run(handles.get(fd)!.truncate(size), cb),
     utimens: (path, atimeMs, mtimeMs, cb) => {
       log.utimens.push({ path, atimeMs, mtimeMs });
-      run(fs.utimes(at(path), atimeMs / 1000, mtimeMs / 1000), cb);
+      // The patched fuse-native passes UTIME_OMIT as 2^53 - 1 ms and UTIME_NOW as 2^53 - 2 ms.
+      const time = (ms: number, kept: Date): Date | number => (ms === 2 ** 53 - 1 ? kept : ms === 2 ** 53 - 2 ? new Date() : ms / 1000);
+      run(fs.stat(at(path)).then((st) => fs.utimes(at(path), time(atimeMs, st.atime), time(mtimeMs, st.mtime))), cb);
     },
     chmod: (path, mode, cb) => run(fs.chmod(at(path), mode), cb),
     unlink: (path, cb) => run(fs.unlink(at(path)), cb),

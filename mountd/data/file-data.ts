@@ -10,21 +10,35 @@
  *    non-sequential read of part of a stripe held only by storage fetches
  *    just that part, and is redone whole if storage changed meanwhile;
  *  - a stripe is written to storage whole: a dirty stripe that the writes
- *    covered entirely is flushed at once in the background; a partial one is
- *    read, merged and re-encoded at flush time (RMW), unless the bytes it
- *    misses lie past what storage holds (storedBytes), which are zeros;
+ *    covered entirely is queued for flushing at once, in the background; a
+ *    partial one is read, merged and re-encoded at flush time (RMW), unless
+ *    the bytes it misses lie past what storage holds (storedBytes), which
+ *    are zeros;
+ *  - queued stripes leave in batches of up to flushBatchBytesMax (one
+ *    storaged call per sid for the whole batch, not one per stripe): FUSE
+ *    hands writes over one 128 KiB request at a time, so a sequential
+ *    writer's full stripes wait in the queue until a batch is complete,
+ *    at most BATCH_WAIT_MS (a writer that stopped), or until flush,
+ *    fsync, close or memory pressure asks; a writer whose write completed
+ *    a batch waits until it has started (backpressure: at most
+ *    flushStripesMax batches run, and the memory budget bounds the rest);
  *  - flushes of one stripe run one after the other (an RMW never merges
  *    into a base that an earlier flush of the same stripe is still
- *    changing), each with a fresh, larger version;
+ *    changing), each with a fresh, larger version (one version serves a
+ *    whole batch: versions are compared per slot);
  *  - memory: each dirty stripe holds stripeBytes * (1 + n / k) of the
  *    mount's MemoryBudget from its first write until its flush is done
  *    (buffer plus its encoded projections), read-ahead stripes hold
  *    stripeBytes while cached and are dropped first when memory is short;
- *    at most flushStripesMax stripe flushes run at once; stripe buffers
+ *    at most flushStripesMax batches run at once; stripe buffers
  *    come from the mount's pool (edges.buffers) and go back once flushed
  *    or dropped and no read overlaying them across an await holds them;
  *  - a failed background flush is reported by the next write, flush or
  *    fsync (as the kernel reports writeback errors), never lost;
+ *  - flush(true) returns only once every byte written before it is durable:
+ *    a non-durable batch that ended after a durable one started is not
+ *    covered by that one's fdatasync, so its stripe is written again
+ *    durably;
  *  - truncate() must not run concurrently with write() on the same file:
  *    the kernel holds the inode lock across FUSE setattr and writes.
  */
@@ -39,9 +53,22 @@ import type { VersionSource } from './stripe-versions.js';
 export interface FileDataOptions {
   /** Stripes fetched ahead of a sequential reader. */
   readAheadStripes: number;
-  /** Stripe flushes in flight at once for this file; a writer waits beyond it. */
+  /** Flush batches in flight at once for this file; a writer waits beyond it. */
   flushStripesMax: number;
+  /** Stripe bytes one flush batch carries at most (default FLUSH_BATCH_BYTES_MAX; at least one stripe). */
+  flushBatchBytesMax?: number;
 }
+
+/**
+ * 1 MiB of stripes per batch: for 4+2 with 64 KiB shards, four stripes and
+ * 256 KiB per storaged call instead of four 64 KiB calls, which is where
+ * storaged's per-call cost (a request, a thread-pool write, a reply) stops
+ * dominating its per-byte cost; larger batches only delay the first bytes.
+ */
+export const FLUSH_BATCH_BYTES_MAX = 1024 * 1024;
+
+/** How long full stripes wait for the rest of their batch once writes stop arriving. */
+const BATCH_WAIT_MS = 20;
 
 export interface FileDataEdges {
   io: StripeIo;
@@ -83,10 +110,20 @@ export class FileData {
   private storeEpoch = 0;
   private flushesRunning = 0;
   private dirtySeq = 0;
-  private readonly flushSlotWaiters: (() => void)[] = [];
+  /** Dirty stripes asked to flush, in asking order, each with whether a durable flush asked. */
+  private readonly queued = new Map<number, boolean>();
+  /** Callers waiting for a queued stripe to start flushing (or to leave `dirty` otherwise). */
+  private readonly startWaiters = new Map<number, (() => void)[]>();
+  private drainScheduled = false;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly batchStripesMax: number;
   private failure: MosaicError | undefined;
   private lastReadEnd = -1;
+  /** A stripe written without fdatasync and not covered by a later durable write since. */
   private unsyncedStripe: number | undefined;
+  /** Counts batch starts and ends, to tell whether a non-durable write ended after a durable one started. */
+  private writeSeq = 0;
+  private unsyncedSeq = 0;
   private readonly dropReclaimer: () => void;
   /** The file's size as the application sees it. */
   sizeBytes: number;
@@ -104,6 +141,7 @@ export class FileData {
     let projectionBytes = 0;
     for (let i = 0; i < codec.n; i++) projectionBytes += codec.projectionBytes(i);
     this.dirtyBytes = this.geometry.stripeBytes + projectionBytes;
+    this.batchStripesMax = Math.max(1, Math.floor((options.flushBatchBytesMax ?? FLUSH_BATCH_BYTES_MAX) / this.geometry.stripeBytes));
     this.sizeBytes = sizeBytes;
     this.storedBytes = sizeBytes;
     this.dropReclaimer = edges.budget.addReclaimer((bytesWanted) => this.reclaim(bytesWanted));
@@ -132,7 +170,7 @@ export class FileData {
       data.copy(entry.data, span.inStripe, span.inRange, span.inRange + span.bytes);
       addRange(entry.ranges, span.inStripe, span.inStripe + span.bytes);
       this.sizeBytes = Math.max(this.sizeBytes, offset + span.inRange + span.bytes);
-      if (isFull(entry.ranges, this.geometry.stripeBytes)) await this.startFlush(span.stripe, false);
+      if (isFull(entry.ranges, this.geometry.stripeBytes)) await this.queueFull(span.stripe);
     }
   }
 
@@ -162,17 +200,23 @@ export class FileData {
    * write are not reached that way). Returns the size to commit to exportd.
    */
   async flush(durable: boolean): Promise<number> {
+    await this.flushAll(durable);
     const unsynced = this.unsyncedStripe;
-    if (durable && this.dirty.size === 0 && unsynced !== undefined && unsynced < this.geometry.stripeCount(this.sizeBytes)) {
+    if (durable && unsynced !== undefined && unsynced < this.geometry.stripeCount(this.sizeBytes)) {
       await this.edges.budget.acquire(this.dirtyBytes);
       if (this.dirty.has(unsynced)) this.edges.budget.release(this.dirtyBytes);
       else this.dirty.set(unsynced, this.newEntry(unsynced));
+      await this.flushAll(true);
     }
-    for (const stripe of [...this.dirty.keys()]) await this.startFlush(stripe, durable);
-    await Promise.all([...this.flushing.values()].map((f) => f.done));
     if (durable) this.unsyncedStripe = undefined;
     this.throwFailure();
     return this.sizeBytes;
+  }
+
+  /** Queues every dirty stripe and waits until no flush runs. */
+  private async flushAll(durable: boolean): Promise<void> {
+    await Promise.all([...this.dirty.keys()].map((stripe) => this.startFlush(stripe, durable)));
+    await Promise.all([...this.flushing.values()].map((f) => f.done));
   }
 
   /** Sets the size: shrinking frees stripes on storage and zeros the tail of the new last stripe. */
@@ -218,6 +262,8 @@ export class FileData {
       this.edges.budget.release(this.dirtyBytes);
     }
     this.dirty.clear();
+    this.queued.clear();
+    clearTimeout(this.drainTimer);
     this.dropCache();
     this.dropReclaimer();
   }
@@ -376,72 +422,136 @@ export class FileData {
   }
 
   /**
-   * Moves the stripe's dirty entry to `flushing` and starts its flush, once
-   * a flush slot is free. The entry stays in `dirty` while waiting (reads
-   * and writes keep using it), and moves in the same tick as the flush
-   * starts, so a read always finds the bytes in one of the two maps.
+   * A write filled the stripe: it joins the queue, which leaves at once when
+   * it holds a whole batch (and the writer waits for that batch to start),
+   * else after BATCH_WAIT_MS unless more full stripes complete it first.
    */
-  private async startFlush(stripe: number, durable: boolean): Promise<void> {
-    while (this.flushesRunning >= this.options.flushStripesMax) {
-      await new Promise<void>((resolve) => this.flushSlotWaiters.push(resolve));
-    }
-    const entry = this.dirty.get(stripe);
-    if (!entry) {
-      // Another call flushed the stripe meanwhile: the slot this call may
-      // have been woken for goes to the next waiter, or a writer queued
-      // behind it waits for a flush end that never comes.
-      this.flushSlotWaiters.shift()?.();
+  private async queueFull(stripe: number): Promise<void> {
+    if (this.queued.has(stripe)) return;
+    this.queued.set(stripe, false);
+    if (this.queued.size < this.batchStripesMax) {
+      this.drainTimer ??= setTimeout(() => {
+        this.drainTimer = undefined;
+        this.drain();
+      }, BATCH_WAIT_MS).unref();
       return;
     }
-    this.dirty.delete(stripe);
-    this.flushesRunning++;
-    const previous = this.flushing.get(entry.stripe)?.done;
-    const done = this.flushStripe(entry, durable, previous).catch((err: unknown) => {
-      this.failure ??= MosaicError.from(err);
-    }).finally(() => {
-      if (this.flushing.get(entry.stripe)?.done === done) this.flushing.delete(entry.stripe);
-      this.retire(entry);
-      this.edges.budget.release(this.dirtyBytes);
-      this.flushesRunning--;
-      this.flushSlotWaiters.shift()?.();
-    });
-    this.flushing.set(entry.stripe, { entry, done });
+    this.drain();
+    if (this.queued.has(stripe)) await this.startFlush(stripe, false);
   }
 
-  private async flushStripe(entry: DirtyStripe, durable: boolean, previous: Promise<void> | undefined): Promise<void> {
-    await previous;
-    const stripeBytes = this.geometry.stripeBytes;
-    const start = this.geometry.stripeStart(entry.stripe);
-    let data = entry.data;
-    let base: Buffer | undefined;
-    if (!isFull(entry.ranges, stripeBytes)) {
-      if (needsBase(entry.ranges, this.storedBytes - start)) {
-        data = base = this.takeStripe();
-      } else {
-        // Storage holds zeros where no write landed: so must the stripe written.
-        zeroGaps(entry);
-      }
+  /**
+   * Queues the stripe for flushing and resolves once its batch has started
+   * (or the stripe left `dirty` otherwise: flushed in another batch,
+   * truncated away). The entry stays in `dirty` while queued (reads and
+   * writes keep using it) and moves to `flushing` in the same tick as its
+   * batch starts, so a read always finds the bytes in one of the two maps.
+   */
+  private startFlush(stripe: number, durable: boolean): Promise<void> {
+    if (!this.dirty.has(stripe)) return Promise.resolve();
+    this.queued.set(stripe, durable || (this.queued.get(stripe) ?? false));
+    const started = new Promise<void>((resolve) => {
+      const waiters = this.startWaiters.get(stripe);
+      if (waiters) waiters.push(resolve);
+      else this.startWaiters.set(stripe, [resolve]);
+    });
+    if (!this.drainScheduled) {
+      this.drainScheduled = true;
+      setImmediate(() => {
+        this.drainScheduled = false;
+        this.drain();
+      });
     }
+    return started;
+  }
+
+  /** Starts batches of queued stripes while flush slots are free. */
+  private drain(): void {
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    while (this.flushesRunning < this.options.flushStripesMax && this.queued.size > 0) {
+      const batch: DirtyStripe[] = [];
+      let durable = false;
+      for (const [stripe, wantsDurable] of this.queued) {
+        if (batch.length >= this.batchStripesMax) break;
+        this.queued.delete(stripe);
+        const entry = this.dirty.get(stripe);
+        if (entry) {
+          this.dirty.delete(stripe);
+          batch.push(entry);
+          durable ||= wantsDurable;
+        }
+      }
+      if (batch.length > 0) this.startBatch(batch, durable);
+    }
+    // Waiters of stripes no longer queued: started above, or gone from `dirty` meanwhile.
+    for (const [stripe, waiters] of [...this.startWaiters]) {
+      if (this.queued.has(stripe)) continue;
+      this.startWaiters.delete(stripe);
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private startBatch(entries: DirtyStripe[], durable: boolean): void {
+    this.flushesRunning++;
+    const previous = entries.map((entry) => this.flushing.get(entry.stripe)?.done);
+    const done = this.flushBatch(entries, durable, previous).catch((err: unknown) => {
+      this.failure ??= MosaicError.from(err);
+    }).finally(() => {
+      for (const entry of entries) {
+        if (this.flushing.get(entry.stripe)?.done === done) this.flushing.delete(entry.stripe);
+        this.retire(entry);
+        this.edges.budget.release(this.dirtyBytes);
+      }
+      this.flushesRunning--;
+      if (this.queued.size > 0) this.drain();
+    });
+    for (const entry of entries) this.flushing.set(entry.stripe, { entry, done });
+  }
+
+  private async flushBatch(entries: DirtyStripe[], durable: boolean, previous: (Promise<void> | undefined)[]): Promise<void> {
+    await Promise.all(previous);
+    const bases: Buffer[] = [];
     let report: WriteReport;
+    const startSeq = ++this.writeSeq;
     try {
-      if (base) {
+      const datas = await Promise.all(entries.map(async (entry) => {
+        if (isFull(entry.ranges, this.geometry.stripeBytes)) return entry.data;
+        if (!needsBase(entry.ranges, this.storedBytes - this.geometry.stripeStart(entry.stripe))) {
+          // Storage holds zeros where no write landed: so must the stripe written.
+          zeroGaps(entry);
+          return entry.data;
+        }
+        const base = this.takeStripe();
+        bases.push(base);
         await this.edges.io.read(entry.stripe, 1, base);
         overlay(base, entry);
-      }
+        return base;
+      }));
       const version = await this.edges.versions.next();
       this.storeEpoch++;
-      report = await this.edges.io.write([{ stripe: entry.stripe, data, version }], durable);
+      report = await this.edges.io.write(entries.map((entry, i) => ({ stripe: entry.stripe, data: datas[i]!, version })), durable);
     } finally {
-      // StripeIo is done with `data` either way (encoded, or failed before or while encoding).
-      if (base) this.edges.buffers?.release(base);
+      // StripeIo is done with the bases either way (encoded, or failed before or while encoding).
+      for (const base of bases) this.edges.buffers?.release(base);
     }
     this.storeEpoch++;
-    this.dropCached(entry.stripe);
-    // storedBytes is an upper bound of non-zero stored bytes: raising it
-    // past the size (a zeroed tail) only costs reads, never correctness.
-    const written = entry.ranges.length > 0 ? start + entry.ranges[entry.ranges.length - 1]![1] : 0;
-    this.storedBytes = Math.max(this.storedBytes, written);
-    if (!durable) this.unsyncedStripe = entry.stripe;
+    const endSeq = ++this.writeSeq;
+    for (const entry of entries) {
+      this.dropCached(entry.stripe);
+      // storedBytes is an upper bound of non-zero stored bytes: raising it
+      // past the size (a zeroed tail) only costs reads, never correctness.
+      const start = this.geometry.stripeStart(entry.stripe);
+      const written = entry.ranges.length > 0 ? start + entry.ranges[entry.ranges.length - 1]![1] : 0;
+      this.storedBytes = Math.max(this.storedBytes, written);
+    }
+    if (!durable) {
+      this.unsyncedStripe = entries[entries.length - 1]!.stripe;
+      this.unsyncedSeq = endSeq;
+    } else if (this.unsyncedSeq < startSeq) {
+      // Every non-durable write ended before this one's fdatasync began: synced with it.
+      this.unsyncedStripe = undefined;
+    }
     this.noteReport(report);
   }
 

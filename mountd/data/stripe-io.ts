@@ -143,19 +143,23 @@ export class StripeIo {
     const targets: Target[] = [];
     const pool = this.options.buffers;
     const payloads: Buffer[] = [];
-    for (const s of stripes) {
+    const encoded = stripes.map((s) => {
       assert(s.data.length === this.codec.stripeBytes, `stripe ${s.stripe} holds ${s.data.length} bytes, not ${this.codec.stripeBytes}`);
       const projections = Array.from({ length: this.n }, (_, i) => {
         const bytes = this.codec.projectionBytes(i);
         return pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes);
       });
       payloads.push(...projections);
-      await this.codec.encode(s.data, projections);
+      return projections;
+    });
+    // The stripes of a batch encode side by side (rs runs in the thread pool).
+    await Promise.all(stripes.map((s, at) => this.codec.encode(s.data, encoded[at]!)));
+    stripes.forEach((s, at) => {
       const stripeState: StripeState = { holders: new Set(), tried: new Set(), round: new Set() };
       for (let i = 0; i < this.n; i++) {
-        targets.push({ stripe: s.stripe, projection: i, payload: projections[i]!, version: s.version, sid: undefined, stripeState, retried: false });
+        targets.push({ stripe: s.stripe, projection: i, payload: encoded[at]![i]!, version: s.version, sid: undefined, stripeState, retried: false });
       }
-    }
+    });
     for (const t of targets) t.sid = this.placeFirst(t);
     let pending = targets.filter((t) => t.sid !== undefined);
     const acks = new Map<number, number>();

@@ -168,3 +168,67 @@ test('a flush slot freed for a stripe another call already flushed goes to the n
   t.true(back.subarray(2 * stripeBytes).equals(content.subarray(2 * stripeBytes, 2 * stripeBytes + 100)));
   data.close();
 });
+
+/** Wraps f.io.write to record each call's stripes and durability, in the order calls end. */
+function recordWrites(f: Fixture, gate?: (call: number) => Promise<void>): { stripes: number[]; durable: boolean }[] {
+  const ended: { stripes: number[]; durable: boolean }[] = [];
+  const write = f.io.write.bind(f.io);
+  let calls = 0;
+  f.io.write = async (stripes, durable) => {
+    const call = calls++;
+    await gate?.(call);
+    const report = await write(stripes, durable);
+    ended.push({ stripes: stripes.map((s) => s.stripe), durable });
+    return report;
+  };
+  return ended;
+}
+
+test('a sequential writer\'s full stripes leave in batches of flushBatchBytesMax: one storaged call per sid per batch', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 8);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const ended = recordWrites(f);
+  const data = fileData(f, new MemoryBudget(64 * stripeBytes), { readAheadStripes: 2, flushStripesMax: 4, flushBatchBytesMax: 4 * stripeBytes });
+  const content = patterned(8 * stripeBytes, 8);
+  // FUSE-sized pieces: a stripe fills on its last piece.
+  for (let at = 0; at < content.length; at += 4096) await data.write(at, content.subarray(at, at + 4096));
+  await data.flush(false);
+  t.deepEqual(ended.map((e) => e.stripes), [[0, 1, 2, 3], [4, 5, 6, 7]]);
+  t.true((await data.read(0, content.length)).equals(content));
+  data.close();
+});
+
+test('full stripes short of a batch reach storage without a flush once writes stop', async (t) => {
+  t.timeout(10_000, 'a queued stripe never left');
+  const f = fixture('rs', 4, 2, 2, SHARD, 9);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const ended = recordWrites(f);
+  const data = fileData(f, new MemoryBudget(64 * stripeBytes), { readAheadStripes: 2, flushStripesMax: 4, flushBatchBytesMax: 4 * stripeBytes });
+  await data.write(0, patterned(stripeBytes, 9));
+  while (ended.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.deepEqual(ended, [{ stripes: [0], durable: false }]);
+  await data.flush(false);
+  t.is(ended.length, 1, 'nothing left to flush');
+  data.close();
+});
+
+test('flush(true) writes durably again a stripe whose non-durable write ended after the durable write began', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 10);
+  const stripeBytes = f.io.codec.stripeBytes;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => { open = resolve; });
+  // The first call (stripe 0, in the background, not durable) is held until the durable one (stripe 1) has ended.
+  const ended = recordWrites(f, (call) => (call === 0 ? opened : Promise.resolve()));
+  const data = fileData(f, new MemoryBudget(64 * stripeBytes), { readAheadStripes: 2, flushStripesMax: 4, flushBatchBytesMax: stripeBytes });
+  const content = patterned(stripeBytes + 100, 10);
+  await data.write(0, content);
+  const synced = data.flush(true);
+  while (ended.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(ended[0], { stripes: [1], durable: true });
+  open();
+  t.is(await synced, content.length);
+  t.deepEqual(ended[1], { stripes: [0], durable: false });
+  t.true(ended.length >= 3 && ended[ended.length - 1]!.durable, JSON.stringify(ended));
+  t.true((await data.read(0, content.length)).equals(content));
+  data.close();
+});

@@ -521,3 +521,56 @@ export const rebuildCancel = adminMethod<{ jobId: number }, { job: RebuildJobInf
 
 /** Starts a scrub of every reachable sid now (no-op when one is running). */
 export const scrubStart = adminMethod('scrubStart', noArgs, object({ scrub: scrubInfo }));
+
+/**
+ * Rebalance (`mosaic rebalance`): moves home projections of existing files
+ * from the most loaded sids of their cluster onto the least loaded ones
+ * (nodes added since the files were placed), one file at a time: copy, then
+ * switch the distribution, then free the old copy. One run at a time.
+ */
+export type RebalanceState = 'idle' | 'planning' | 'moving' | 'done' | 'cancelled';
+
+export interface RebalanceInfo {
+  state: RebalanceState;
+  startedMs: number;
+  /** 0 while running. */
+  finishedMs: number;
+  /** Copy rate limit of this run (projection bytes written per second; 0 = unlimited). */
+  bytesPerSecondMax: number;
+  /** Files with data when the run started, and files looked at so far. */
+  filesTotal: number;
+  filesDone: number;
+  filesMoved: number;
+  /** Files that needed a move but were open, changed during their copy, or had a node down: left where they are. */
+  filesSkipped: number;
+  projectionsMoved: number;
+  /** Projection bytes to move to even out the sids (estimate) and moved so far. */
+  bytesTotal: number;
+  bytesMoved: number;
+  bytesPerSecond: number;
+  /** 0 when unknown or not running. */
+  etaMs: number;
+}
+
+const rebalanceInfo: Decoder<RebalanceInfo> = object({
+  state: literal<RebalanceState>('idle', 'planning', 'moving', 'done', 'cancelled'),
+  startedMs: uint(), finishedMs: uint(), bytesPerSecondMax: uint(), filesTotal: uint(), filesDone: uint(), filesMoved: uint(),
+  filesSkipped: uint(), projectionsMoved: uint(), bytesTotal: uint(), bytesMoved: uint(), bytesPerSecond: uint(), etaMs: uint(),
+});
+
+export interface RebalanceStartArgs {
+  /** Absent: exportd's repairBytesPerSecondMax. */
+  bytesPerSecondMax?: number;
+}
+
+/** EBUSY: a rebalance is already running. */
+export const rebalanceStart = adminMethod<RebalanceStartArgs, { rebalance: RebalanceInfo }>(
+  'rebalanceStart',
+  decoderOf(object({ bytesPerSecondMax: optional(uint()) })),
+  object({ rebalance: rebalanceInfo }),
+);
+
+export const rebalanceStatus = adminMethod('rebalanceStatus', noArgs, object({ rebalance: rebalanceInfo }));
+
+/** Stops after the file being moved (nothing is left half-moved). */
+export const rebalanceCancel = adminMethod('rebalanceCancel', noArgs, object({ rebalance: rebalanceInfo }));

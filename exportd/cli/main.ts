@@ -12,6 +12,7 @@ import { registerBlock } from './commands/block.js';
 import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerNode } from './commands/node.js';
+import { registerRebalance } from './commands/rebalance.js';
 import { registerRebuild } from './commands/rebuild.js';
 import { registerScrub } from './commands/scrub.js';
 import { registerStatus } from './commands/status.js';
@@ -42,6 +43,7 @@ registerVolume(program);
 registerExport(program);
 registerFsck(program);
 registerRebuild(program);
+registerRebalance(program);
 registerScrub(program);
 registerBlock(program);
 

@@ -113,6 +113,8 @@ export class Namespace {
   /** The repair queue (exportd/namespace/repairs.ts): report, redistribute, finish, walk. */
   queueRepair(report: repairs.RepairReport, exportId?: number): Promise<boolean> { return repairs.queueRepair(this.store, report, exportId); }
   redistribute(report: repairs.RepairReport, plan: (dist: Distribution) => Sid[] | undefined): Promise<boolean> { return repairs.redistribute(this.store, report, plan); }
+  /** A rebalancer's copy made official: the distribution switched and the old copies freed, or nothing (repairs.ts). */
+  relocate(relocation: repairs.Relocation): Promise<boolean> { return repairs.relocate(this.store, relocation); }
   finishRepair(ino: number, token: string): Promise<repairs.FinishOutcome> { return repairs.finishRepair(this.store, ino, token); }
   takeRepairs(afterIno: number, limit: number): Promise<RepairRecord[]> { return repairs.takeRepairs(this.store, afterIno, limit); }
   scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }> { return repairs.scanFiles(this.store, afterIno, limit); }

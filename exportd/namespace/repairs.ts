@@ -92,6 +92,48 @@ export async function redistribute(store: NamespaceStore, report: RepairReport, 
   });
 }
 
+export interface Relocation {
+  ino: number;
+  /** The file's write generation when the copy began. */
+  writeGen: number;
+  moves: ReadonlyArray<{ from: Sid; to: Sid }>;
+  /** Every slot reached its new sid; false: the copy failed, only its partial copies are freed. */
+  copied: boolean;
+}
+
+/**
+ * After a rebalancer copied every slot of each `from` to its `to`: swaps
+ * them in the distribution and queues the `from` copies for deletion, in
+ * one batch — only if nothing can have written the file since the copy
+ * began (same write generation, not open, not queued for repair, every
+ * `from` still in place).
+ * Otherwise the `to` copies are queued for deletion instead and the file is
+ * left as it was. Returns whether the file moved.
+ */
+export async function relocate(store: NamespaceStore, relocation: Relocation): Promise<boolean> {
+  const { ino, moves } = relocation;
+  const inode = await store.inodes.get(inoKey(ino));
+  if (!inode?.dist) return false;
+  return store.mutate(infoOf(store, inode), [ino], async (tx) => {
+    const fresh = await store.inodes.get(inoKey(ino));
+    if (!fresh?.dist) return false;
+    const sids = [...fresh.dist.sids];
+    // A queued file may be under a repair pass writing to the old sids: it moves once repaired.
+    const unchanged = relocation.copied && fresh.writeGen === relocation.writeGen && store.sessions.openCount(ino) === 0
+      && (await store.repairs.get(inoKey(ino))) === undefined && moves.every(({ from, to }) => sids.includes(from) && !sids.includes(to));
+    if (!unchanged) {
+      const stray = moves.map(({ to }) => to).filter((sid) => !sids.includes(sid));
+      if (stray.length > 0) tx.queueDeletion({ fid: fresh.dist.fid, sids: stray, kind: 'delete', writeGen: fresh.writeGen });
+      return false;
+    }
+    for (const { from, to } of moves) sids[sids.indexOf(from)] = to;
+    fresh.dist = { ...fresh.dist, sids };
+    tx.putInode(fresh);
+    tx.queueDeletion({ fid: fresh.dist.fid, sids: moves.map(({ from }) => from), kind: 'delete', writeGen: fresh.writeGen });
+    return true;
+  });
+}
+
 /** Drops a record if nobody reported since `token`; frees source copies in the same batch. */
 export async function finishRepair(store: NamespaceStore, ino: number, token: string): Promise<FinishOutcome> {
   const key = inoKey(ino);

@@ -1,9 +1,9 @@
 /**
  * Self-healing in exportd, assembled: the repair worker draining the repair
  * queue, rebuild jobs (node remove / drain / rebuild in place), the scrub
- * scheduler, the redundancy count, the nodeLostAfterMs watch, and the admin
- * RPC methods behind `mosaic rebuild`, `mosaic scrub` and the health part
- * of `mosaic status`.
+ * scheduler, the redundancy count, the nodeLostAfterMs watch, the
+ * rebalancer, and the admin RPC methods behind `mosaic rebuild`, `mosaic
+ * rebalance`, `mosaic scrub` and the health part of `mosaic status`.
  *
  * The service ticks every tickMs: it wakes the worker when the cluster map
  * changed (a node came back: its waiting files go first), recounts the
@@ -20,6 +20,7 @@ import type { ClusterMap } from '../cluster/cluster-map.js';
 import type { RandomSource } from '../cluster/random.js';
 import type { MetadataDb } from '../db/metadata-db.js';
 import type { Namespace } from '../namespace/namespace.js';
+import { Rebalancer } from './rebalancer.js';
 import { RebuildJobs } from './rebuild-jobs.js';
 import { countRedundancy } from './redundancy.js';
 import { RepairWorker } from './repair-worker.js';
@@ -50,6 +51,7 @@ export class RepairService {
   readonly worker: RepairWorker;
   readonly jobs: RebuildJobs;
   readonly scrub: ScrubScheduler;
+  readonly rebalancer: Rebalancer;
   private readonly options: RepairServiceOptions;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
@@ -81,6 +83,19 @@ export class RepairService {
       mapVersion: () => map.version,
       onDone: (record, result) => this.jobs.fileDone(record, result?.bytesWritten ?? 0),
     });
+    this.rebalancer = new Rebalancer({
+      db: options.db,
+      namespace: {
+        scanFiles: (after, limit) => namespace.scanFiles(after, limit),
+        relocate: (relocation) => namespace.relocate(relocation),
+        openCount: (ino) => namespace.openCount(ino),
+        // takeRepairs walks after an ino: the first record after ino - 1 is the file's own when it is queued.
+        isQueued: async (ino) => (await namespace.takeRepairs(ino - 1, 1))[0]?.ino === ino,
+        takeDeletions: (limit) => namespace.takeDeletions(limit),
+      },
+      map, pool: options.pool, logger, minFreeBytes: options.minFreeBytes, bytesPerSecondMax: options.repairBytesPerSecondMax,
+      callTimeoutMs: options.callTimeoutMs ?? 30_000, stripesPerCall: STRIPES_PER_CALL,
+    });
     this.scrub = new ScrubScheduler({
       map, pool: options.pool, namespace, logger, intervalMs: options.scrubIntervalMs, onQueued: () => this.worker.wake(),
     });
@@ -88,6 +103,7 @@ export class RepairService {
 
   async start(): Promise<void> {
     await this.jobs.load();
+    await this.rebalancer.load();
     this.worker.start();
     this.scrub.start();
     this.lastMapVersion = this.options.map.version;
@@ -103,6 +119,7 @@ export class RepairService {
     await this.ticking;
     await this.scrub.stop();
     await this.jobs.stop();
+    await this.rebalancer.stop();
     await this.worker.stop();
   }
 
@@ -115,7 +132,10 @@ export class RepairService {
         return { result: { job } };
       })
       .handle(admin.rebuildCancel, async (args) => ({ result: { job: await this.jobs.cancel(args.jobId) } }))
-      .handle(admin.scrubStart, async () => ({ result: { scrub: this.scrub.runNow() } }));
+      .handle(admin.scrubStart, async () => ({ result: { scrub: this.scrub.runNow() } }))
+      .handle(admin.rebalanceStart, async (args) => ({ result: { rebalance: await this.rebalancer.start(args.bytesPerSecondMax) } }))
+      .handle(admin.rebalanceStatus, async () => ({ result: { rebalance: this.rebalancer.info() } }))
+      .handle(admin.rebalanceCancel, async () => ({ result: { rebalance: await this.rebalancer.cancel() } }));
   }
 
   async health(recount: boolean): Promise<HealthResult> {

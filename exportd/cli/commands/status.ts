@@ -1,6 +1,6 @@
 /**
  * `mosaic status`: exportd, nodes, the data's redundancy, the repair queue
- * and rebuild jobs, volumes and exports in one screen. The first line after
+ * and rebuild jobs, the rebalance, volumes and exports in one screen. The first line after
  * the header says at a glance whether data is safe.
  */
 import type { Command } from 'commander';
@@ -8,6 +8,7 @@ import * as admin from '../../../common/protocol/exportd-admin.js';
 import type { HealthResult } from '../../../common/protocol/exportd-admin.js';
 import { duration, exportsTable, nodesTable, volumesTable } from '../format.js';
 import { withSession } from '../session.js';
+import { rebalanceLine } from './rebalance.js';
 import { jobsTable, queueLine } from './rebuild.js';
 import { scrubLine } from './scrub.js';
 
@@ -26,7 +27,8 @@ export function registerStatus(program: Command): void {
     .action(withSession(async (session) => {
       const status = await session.call(admin.status, {});
       const health = await session.call(admin.health, { recount: true }, STATUS_HEALTH_TIMEOUT_MS);
-      if (session.json) return session.printJson({ ...status, health });
+      const { rebalance } = await session.call(admin.rebalanceStatus, {});
+      if (session.json) return session.printJson({ ...status, health, rebalance });
       const count = (state: string) => status.nodes.filter((node) => node.state === state).length;
       session.print([
         `exportd ${status.version} at ${session.settings.exportd}, up ${duration(status.uptimeMs)}`,
@@ -34,6 +36,7 @@ export function registerStatus(program: Command): void {
         redundancyLine(health.redundancy),
         queueLine(health),
         scrubLine(health.scrub),
+        rebalanceLine(rebalance),
         '',
         'Storage nodes',
         nodesTable(status.nodes),

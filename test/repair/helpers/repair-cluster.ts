@@ -79,6 +79,12 @@ export class RepairCluster {
       '--data', this.data, '--base-port', String(this.spec.basePort)], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
   }
 
+  /** Starts storage nodes up to `nodes` in all; the script adds the new ones to the volume (mosaic node add --all). */
+  async grow(nodes: number): Promise<void> {
+    this.spec.nodes = nodes;
+    await this.startDaemons();
+  }
+
   async mount(): Promise<void> {
     const child = spawn(process.execPath, [MOUNTD, 'mount', '--config', this.config, 'mosaic', this.mountpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.mountd = child;

@@ -25,6 +25,7 @@ import { remove, truncate } from '../common/protocol/storaged.js';
 import type { RpcPool } from '../common/rpc/pool.js';
 import type { ClusterMap } from './cluster/cluster-map.js';
 import type { DeletionTask } from './namespace/records.js';
+import { PollLoop } from './poll-loop.js';
 
 export interface DeletionQueue {
   /** The oldest `limit` queued tasks (a peek: tasks stay queued until finished). */
@@ -70,39 +71,26 @@ export interface DeletionCounters {
 export class DeletionWorker {
   private readonly options: Required<DeletionWorkerOptions>;
   private readonly held = new Map<string, Held>();
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private round: Promise<void> = Promise.resolve();
+  private readonly loop: PollLoop;
   readonly counters: DeletionCounters = { finished: 0, callsOk: 0, callsFailed: 0 };
 
   constructor(options: DeletionWorkerOptions) {
     this.options = { pollIntervalMs: 500, retryMinMs: 500, retryMaxMs: 30_000, tasksMax: 256, callTimeoutMs: 10_000, ...options };
+    this.loop = new PollLoop({ name: 'deletion worker', pollIntervalMs: this.options.pollIntervalMs, logger: this.options.logger, round: () => this.runRound() });
   }
 
   start(): void {
-    this.running = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops taking work and waits for the calls in flight. Unfinished tasks stay queued. */
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    await this.round;
+    await this.loop.stop();
   }
 
   /** Tasks held now (in progress or waiting for a retry). */
   get heldCount(): number {
     return this.held.size;
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.round = this.runRound().catch((err: unknown) => {
-        this.options.logger.error(`deletion worker: ${MosaicError.from(err).message}`);
-      }).finally(() => this.schedule(this.options.pollIntervalMs));
-    }, delayMs);
   }
 
   private async runRound(): Promise<void> {

@@ -23,6 +23,7 @@ import type { Logger } from '../../common/logging.js';
 import type { Sid } from '../../common/ids.js';
 import type { InodeRecord } from '../namespace/records.js';
 import type { FinishOutcome, RepairRecord } from '../namespace/namespace.js';
+import { PollLoop } from '../poll-loop.js';
 import { repairFile, type FileRepairDeps, type FileRepairResult } from './file-repair.js';
 
 export interface RepairQueuePort {
@@ -76,9 +77,7 @@ export class RepairWorker {
   private readonly held = new Map<number, Held>();
   private readonly active = new Set<Promise<void>>();
   private cursorIno = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private round: Promise<void> = Promise.resolve();
+  private readonly loop: PollLoop;
   readonly counters: RepairCounters = { passes: 0, finished: 0, failedPasses: 0, projectionsWritten: 0, bytesWritten: 0, bytesRead: 0 };
 
   constructor(options: RepairWorkerOptions) {
@@ -86,18 +85,16 @@ export class RepairWorker {
       onDone: () => undefined, pollIntervalMs: 200, retryMinMs: 1000, retryMaxMs: 30_000, openDeferMaxMs: 60_000, heldMax: 1024, nowMs: Date.now,
       ...options,
     };
+    this.loop = new PollLoop({ name: 'repair worker', pollIntervalMs: this.options.pollIntervalMs, logger: this.options.logger, round: () => this.runRound() });
   }
 
   start(): void {
-    this.running = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** Stops taking work and waits for passes in flight. Records stay queued. */
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    await this.round;
+    await this.loop.stop();
     await Promise.all(this.active);
   }
 
@@ -121,19 +118,7 @@ export class RepairWorker {
 
   /** Nudge: a node came back or a record was queued; run a round now. */
   wake(): void {
-    if (!this.running) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.schedule(0);
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.round = this.runRound().catch((err: unknown) => {
-        this.options.logger.error(`repair worker: ${MosaicError.from(err).message}`);
-      }).finally(() => { if (this.timer === undefined) this.schedule(this.options.pollIntervalMs); });
-    }, delayMs);
+    this.loop.wake();
   }
 
   private async runRound(): Promise<void> {

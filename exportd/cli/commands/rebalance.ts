@@ -8,10 +8,10 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import * as admin from '../../../common/protocol/exportd-admin.js';
 import type { RebalanceInfo } from '../../../common/protocol/exportd-admin.js';
-import { MosaicError } from '../../../common/errors.js';
 import { formatBytes, parseBytes } from '../../../common/units.js';
 import { ago, duration } from '../format.js';
 import { withSession, type Session } from '../session.js';
+import { watchIntervalMs } from './rebuild.js';
 
 function isRunning(run: RebalanceInfo): boolean {
   return run.state === 'planning' || run.state === 'moving';
@@ -50,12 +50,6 @@ async function follow(session: Session, intervalMs: number, bar: boolean): Promi
   }
 }
 
-function intervalOf(text: unknown): number {
-  const intervalMs = Number(text);
-  if (!Number.isInteger(intervalMs) || intervalMs < 100) throw MosaicError.invalid('--interval must be an integer of at least 100 (ms)');
-  return intervalMs;
-}
-
 export function registerRebalance(program: Command): void {
   const rebalance = program
     .command('rebalance')
@@ -66,7 +60,7 @@ export function registerRebalance(program: Command): void {
     .action(withSession(async (session, _args, options) => {
       const args = options.bytesPerSecond === undefined ? {} : { bytesPerSecondMax: parseBytes(options.bytesPerSecond as string) };
       let run = (await session.call(admin.rebalanceStart, args)).rebalance;
-      if (options.wait === true) run = await follow(session, intervalOf(options.interval), !session.json && process.stdout.isTTY === true);
+      if (options.wait === true) run = await follow(session, watchIntervalMs(options.interval), !session.json && process.stdout.isTTY === true);
       if (session.json) return session.printJson(run);
       session.print(options.wait === true ? rebalanceLine(run) : `${rebalanceLine(run)}\nfollow it with "mosaic rebalance status --watch"`);
     }));
@@ -78,7 +72,7 @@ export function registerRebalance(program: Command): void {
     .option('--interval <ms>', 'refresh interval of --watch', '1000')
     .action(withSession(async (session, _args, options) => {
       const run = options.watch === true
-        ? await follow(session, intervalOf(options.interval), !session.json && process.stdout.isTTY === true)
+        ? await follow(session, watchIntervalMs(options.interval), !session.json && process.stdout.isTTY === true)
         : (await session.call(admin.rebalanceStatus, {})).rebalance;
       if (session.json) return session.printJson(run);
       session.print(rebalanceLine(run));

@@ -43,6 +43,13 @@ export function queueLine(health: HealthResult): string {
     + `${queue.finished} repaired, ${formatBytes(queue.bytesWritten)} re-created since start; limit ${limit}`;
 }
 
+/** The --interval of a --watch or --wait. */
+export function watchIntervalMs(text: unknown): number {
+  const intervalMs = Number(text);
+  if (!Number.isInteger(intervalMs) || intervalMs < 100) throw MosaicError.invalid('--interval must be an integer of at least 100 (ms)');
+  return intervalMs;
+}
+
 function jobLabel(job: RebuildJobInfo): string {
   return `job ${job.jobId} ${job.kind} ${job.address}`;
 }
@@ -96,11 +103,7 @@ export function registerRebuild(program: Command): void {
     .option('--watch', 'progress bars until the running jobs are over')
     .option('--interval <ms>', 'refresh interval of --watch', '1000')
     .action(withSession(async (session, _args, options) => {
-      if (options.watch === true) {
-        const intervalMs = Number(options.interval);
-        if (!Number.isInteger(intervalMs) || intervalMs < 100) throw MosaicError.invalid('--interval must be an integer of at least 100 (ms)');
-        return watch(session, intervalMs);
-      }
+      if (options.watch === true) return watch(session, watchIntervalMs(options.interval));
       const health = await session.call(admin.health, { recount: false });
       if (session.json) return session.printJson({ jobs: health.jobs, queue: health.queue });
       session.print(`${queueLine(health)}\n${jobsTable(health.jobs)}`);

@@ -174,15 +174,25 @@ export class FileData {
     }
   }
 
-  /** Up to `length` bytes at `offset`, fewer at the end of file. */
+  /**
+   * Up to `length` bytes at `offset`, fewer at the end of file. The result
+   * may be a view of a read-ahead buffer (never written again): the caller
+   * must not change it.
+   */
   async read(offset: number, length: number): Promise<Buffer> {
     this.throwFailure();
     const end = Math.min(this.sizeBytes, offset + length);
     if (end <= offset) return Buffer.alloc(0);
-    const out = Buffer.allocUnsafe(end - offset);
     const sequential = offset === this.lastReadEnd;
     this.lastReadEnd = end;
-    for (const span of this.geometry.spans(offset, end - offset)) {
+    const spans = this.geometry.spans(offset, end - offset);
+    const cached = spans.length === 1 ? await this.cachedView(spans[0]!) : undefined;
+    if (cached) {
+      if (sequential) this.readAhead(this.geometry.stripeOf(end - 1) + 1);
+      return cached;
+    }
+    const out = Buffer.allocUnsafe(end - offset);
+    for (const span of spans) {
       const view = out.subarray(span.inRange, span.inRange + span.bytes);
       if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
       await this.copyStripe(span, view);
@@ -297,6 +307,26 @@ export class FileData {
     return epoch === this.storeEpoch && !this.dirty.has(stripe) && !this.flushing.has(stripe);
   }
 
+  /**
+   * The span as a view of its read-ahead buffer, when the stripe has no
+   * buffered bytes and a read-ahead of the current storage epoch holds it
+   * (what a sequential reader meets): no allocation and no copy per read.
+   * Undefined when anything else holds the bytes, or changed meanwhile.
+   */
+  private async cachedView(span: StripeSpan): Promise<Buffer | undefined> {
+    const stripe = span.stripe;
+    const cached = this.cache.get(stripe);
+    if (!cached || cached.epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) return undefined;
+    let stored: Buffer;
+    try {
+      stored = await cached.ready;
+    } catch {
+      return undefined;
+    }
+    if (cached.epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) return undefined;
+    return stored.subarray(span.inStripe, span.inStripe + span.bytes);
+  }
+
   /** Copies the span as the application sees it into `out`: storage (or cache) under flushing and dirty bytes. */
   private async copyStripe(span: StripeSpan, out: Buffer): Promise<void> {
     const stripe = span.stripe;
@@ -403,15 +433,18 @@ export class FileData {
   /**
    * Memory is short: drop the read-ahead cache, and start flushing the
    * oldest dirty stripes (partial ones by read-modify-write) worth
-   * `bytesWanted`. Without the flushes, writes scattered over more stripes
+   * `bytesWanted`, and at least enough to fill every flush slot with a
+   * whole batch. Without the flushes, writes scattered over more stripes
    * than the budget holds would wait forever for memory that only a flush
-   * returns.
+   * returns; with just `bytesWanted`, such a writer would wait one whole
+   * read-modify-write per write, one stripe at a time.
    */
   private reclaim(bytesWanted: number): void {
     this.dropCache();
+    const target = Math.max(bytesWanted, this.options.flushStripesMax * this.batchStripesMax * this.dirtyBytes);
     let started = 0;
     for (const entry of [...this.dirty.values()].sort((a, b) => a.seq - b.seq)) {
-      if (started >= bytesWanted) break;
+      if (started >= target) break;
       started += this.dirtyBytes;
       void this.startFlush(entry.stripe, false);
     }

@@ -232,3 +232,23 @@ test('flush(true) writes durably again a stripe whose non-durable write ended af
   t.true((await data.read(0, content.length)).equals(content));
   data.close();
 });
+
+test('sequential reads served from read-ahead see writes made after the read-ahead was fetched', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 11);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const data = fileData(f, new MemoryBudget(64 * stripeBytes), { readAheadStripes: 4, flushStripesMax: 4 });
+  const content = patterned(8 * stripeBytes, 11);
+  await data.write(0, content);
+  await data.flush(false);
+  const step = stripeBytes / 2;
+  t.true((await data.read(0, step)).equals(content.subarray(0, step)));
+  t.true((await data.read(step, step)).equals(content.subarray(step, 2 * step)));
+  // Stripes 1.. are now read ahead; overwrite part of stripe 1, buffered.
+  const patch = patterned(100, 12);
+  await data.write(stripeBytes + 10, patch);
+  patch.copy(content, stripeBytes + 10);
+  for (let at = 2 * step; at < content.length; at += step) {
+    t.true((await data.read(at, step)).equals(content.subarray(at, at + step)), `bytes at ${at}`);
+  }
+  data.close();
+});

@@ -16,7 +16,14 @@
  * failed attempt fails the waiting calls at once, and so do calls made
  * during its backoff: a wrong address or a peer down from the start is
  * reported at once (the CLI, a mount whose storage node is already down)
- * instead of after every caller's deadline. Reconnection is only attempted
+ * instead of after every caller's deadline. With failFastWhenRefused
+ * (storage data calls: the caller has other nodes to ask), a peer that
+ * refuses the connection (ECONNREFUSED: its process is gone) fails the
+ * waiting calls at the refusal even after it was once reached, so a
+ * degraded read never waits its deadline on a dead node; a call made
+ * during the following backoff tries to connect again at once (a refusal
+ * costs one round trip, and a node that came back is used at once).
+ * Reconnection is only attempted
  * while calls wait: an unused client to a dead peer costs nothing. A refused handshake
  * (EAUTH: wrong secret) is final: it fails every waiting call at once, and
  * calls made during the following backoff fail at once too, so a
@@ -51,6 +58,14 @@ export interface RpcClientOptions {
   logger?: Logger;
   limits?: Partial<RpcLimits>;
   defaultTimeoutMs?: number;
+  /**
+   * A refused connection (ECONNREFUSED) fails waiting calls at once even
+   * after the peer was once reached, instead of holding them for a
+   * reconnection up to their deadline, and each later call tries the peer
+   * again at once. For callers with other peers to turn to (storaged data
+   * calls); off by default (exportd: ride through restarts).
+   */
+  failFastWhenRefused?: boolean;
 }
 
 interface Call {
@@ -92,6 +107,7 @@ export class RpcClient {
   private readonly receivePool: BufferPool;
   /** Set by the first successful handshake: from then on, calls wait for reconnections. */
   private everConnected = false;
+  private readonly failFastWhenRefused: boolean;
 
   constructor(options: RpcClientOptions) {
     this.target = typeof options.address === 'string' ? parseAddress(options.address) : options.address;
@@ -100,8 +116,14 @@ export class RpcClient {
     this.logger = options.logger ?? silentLogger();
     this.limits = resolveLimits(options.limits);
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.failFastWhenRefused = options.failFastWhenRefused ?? false;
     this.backoffMs = this.limits.reconnectBackoffMinMs;
     this.receivePool = new BufferPool({ pooledBytesMin: 64 * 1024, pooledBytesMax: this.limits.receivePoolBytesMax, perClassMax: 32 });
+  }
+
+  /** Whether a connection is up now (it may still be closing: the peer's close is seen only when it arrives). */
+  get connected(): boolean {
+    return this.state === 'ready';
   }
 
   /**
@@ -146,8 +168,13 @@ export class RpcClient {
         options.signal.addEventListener('abort', call.onAbort, { once: true });
       }
       if (this.state === 'backoff' && this.lastConnectError && this.failsAtOnce(this.lastConnectError)) {
-        this.fail(call, this.lastConnectError);
-        return;
+        if (!this.retriesAtOnce(this.lastConnectError)) {
+          this.fail(call, this.lastConnectError);
+          return;
+        }
+        clearTimeout(this.backoffTimer);
+        this.backoffTimer = undefined;
+        this.state = 'idle';
       }
       this.queue.push(call);
       this.pump();
@@ -173,7 +200,12 @@ export class RpcClient {
 
   /** Whether a failed connection attempt fails the waiting calls now rather than at their deadlines. */
   private failsAtOnce(error: MosaicError): boolean {
-    return error.code === 'EAUTH' || !this.everConnected;
+    return error.code === 'EAUTH' || !this.everConnected || (this.failFastWhenRefused && error.code === 'ECONNREFUSED');
+  }
+
+  /** Whether a call made during the backoff after this error connects again at once (instead of failing with it). */
+  private retriesAtOnce(error: MosaicError): boolean {
+    return this.failFastWhenRefused && error.code === 'ECONNREFUSED';
   }
 
   /** A call's deadline passed: unsent for want of a connection, it says why the peer is unreachable. */

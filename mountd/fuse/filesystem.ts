@@ -88,7 +88,7 @@ const MAP_REFRESH_MIN_GAP_MS = 1_000;
 
 export async function mountMosaic(o: MosaicMountOptions): Promise<MosaicMount> {
   const rpc = new RpcClient({ address: o.exportd, secret: o.secret, logger: o.logger, defaultTimeoutMs: o.metaTimeoutMs });
-  const pool = new RpcPool({ secret: o.secret, logger: o.logger, defaultTimeoutMs: o.storageTimeoutMs });
+  const pool = new RpcPool({ secret: o.secret, logger: o.logger, defaultTimeoutMs: o.storageTimeoutMs, failFastWhenRefused: true });
   const map = new ClusterMapCache(rpc, { refreshMs: MAP_REFRESH_MS, refreshMinGapMs: MAP_REFRESH_MIN_GAP_MS, callTimeoutMs: o.metaTimeoutMs });
   let meta: MetaClient | undefined;
   try {

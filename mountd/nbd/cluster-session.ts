@@ -68,7 +68,8 @@ export class ClusterSession {
   static async open(options: ClusterSessionOptions): Promise<ClusterSession> {
     const { logger } = options;
     const rpc = new RpcClient({ address: options.exportd, secret: options.secret, logger, defaultTimeoutMs: options.metaTimeoutMs });
-    const pool = new RpcPool({ secret: options.secret, logger, defaultTimeoutMs: options.storageTimeoutMs });
+    // Storage calls fail at a refused connection: a dead node's projections come from the others.
+    const pool = new RpcPool({ secret: options.secret, logger, defaultTimeoutMs: options.storageTimeoutMs, failFastWhenRefused: true });
     const map = new ClusterMapCache(rpc, { refreshMs: MAP_REFRESH_MS, refreshMinGapMs: MAP_REFRESH_MIN_GAP_MS, callTimeoutMs: options.metaTimeoutMs });
     try {
       const exported = await MetaClient.mount(rpc, options.exportName, options.token, options.metaTimeoutMs);

@@ -13,10 +13,12 @@
  *
  * Allocation probing errs towards "data": a stripe is a hole only when
  * every sid of the distribution answered "absent" for it. A sid that
- * fails, or answers "corrupt", makes the stripes it was asked about data.
- * Cost: the sids are asked one after another, each only for the stripes
- * still unresolved, so an allocated stripe costs one projection read (the
- * first sid answers "ok") and a hole costs one empty answer per sid.
+ * fails, is believed down (SidHealth: not asked, so no probe waits on a
+ * dead node), or answers "corrupt", makes the stripes it was asked about
+ * data. Cost: the sids are asked one after another, each only for the
+ * stripes still unresolved, with header-only probes (a read range of 0
+ * bytes: no payload moves), so an allocated stripe costs one slot header
+ * read (the first sid answers "ok") and a hole one per sid.
  */
 import { MosaicError } from '../../common/errors.js';
 import type { Sid } from '../../common/ids.js';
@@ -29,6 +31,9 @@ export interface SpaceTransport {
   punch(sid: Sid, args: PunchArgs, timeoutMs: number): Promise<void>;
   read(sid: Sid, args: ReadArgs, timeoutMs: number): Promise<{ result: ReadResult; payloads: Buffer[] }>;
 }
+
+/** A read range of 0 bytes: storaged reads and checks each slot's header only (a probe). */
+const HEADER_ONLY = { offsetBytes: 0, lengthBytes: 0 } as const;
 
 export interface StripeSpaceOptions {
   callTimeoutMs: number;
@@ -73,6 +78,8 @@ export class StripeSpace {
     for (const sid of sids) {
       const open = state.flatMap((s, i) => (s === undefined ? [i] : []));
       if (open.length === 0) break;
+      // Without this sid's answer no open stripe can be a hole: they stay data.
+      if (this.health.isDown(sid)) break;
       const low = open[0]!;
       const high = open[open.length - 1]!;
       const answers = await this.states(sid, fromStripe + low, high - low + 1);
@@ -90,7 +97,7 @@ export class StripeSpace {
     const out: ('ok' | 'absent' | 'corrupt')[] = [];
     try {
       while (out.length < count) {
-        const { result } = await this.transport.read(sid, { sid, fid: this.dist.fid, fromStripe: fromStripe + out.length, count: count - out.length }, this.options.callTimeoutMs);
+        const { result } = await this.transport.read(sid, { sid, fid: this.dist.fid, fromStripe: fromStripe + out.length, count: count - out.length, range: HEADER_ONLY }, this.options.callTimeoutMs);
         if (result.stripes.length === 0) throw new MosaicError('EPROTO', `sid ${sid} answered no stripes`);
         for (const outcome of result.stripes.slice(0, count - out.length)) out.push(outcome.state);
       }

@@ -112,6 +112,30 @@ test('in-flight calls fail ECLOSED when the server goes away; calls made while i
   t.is((await waiting).result.text, 'after');
 });
 
+test('failFastWhenRefused: calls to a once-reached peer that refuses connections fail at the refusal, not at their deadline; the first call after it is back is served', async (t) => {
+  const first = await startServer(t, 0, { drainTimeoutMs: 0 });
+  const limits = { reconnectBackoffMinMs: 20, reconnectBackoffMaxMs: 100 };
+  const storage = client(t, first.address, { limits, failFastWhenRefused: true });
+  const meta = client(t, first.address, { limits });
+  // A call in flight on each client learns of the close (ECLOSED), so the next calls meet a refused reconnection.
+  const inflight = [storage, meta].map((rpc) => rpc.call(sleep, { ms: 10_000 }));
+  for (let i = 0; i < 1000 && first.server.inflightCount < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  await first.server.close();
+  for (const call of inflight) t.is((await t.throwsAsync(call, { instanceOf: MosaicError })).code, 'ECLOSED');
+  // Deadlines far away: a call held for a reconnection would fail only there, saying "no connection within".
+  const riding = meta.call(echo, { text: 'rides through', n: 2 }, { timeoutMs: 60_000 });
+  for (const n of [3, 4, 5]) {
+    const refused = await t.throwsAsync(storage.call(echo, { text: 'while down', n }, { timeoutMs: 60_000 }), { instanceOf: MosaicError });
+    t.is(refused.code, 'ECONNREFUSED');
+    t.true(refused.retryable);
+    t.notRegex(refused.message, /no connection within/, 'failed at the refusal, not at the deadline');
+  }
+  // The plain client (exportd's) still waits and is served once the peer is back; the fail-fast one tries again at its next call, backoff or not.
+  await startServer(t, first.address.port);
+  t.is((await riding).result.text, 'rides through');
+  t.is((await storage.call(echo, { text: 'back', n: 6 })).result.text, 'back');
+});
+
 test('a peer that was never reached fails calls at once with the connection error', async (t) => {
   const { address, server } = await startServer(t);
   await server.close(); // a port that nothing listens on now
@@ -135,8 +159,10 @@ test('an idle connection closed by the server is reopened transparently', async 
   const { address, server } = await startServer(t, 0, { idleTimeoutMs: 100 });
   const rpc = client(t, address);
   t.is((await rpc.call(echo, { text: 'one', n: 1 })).result.text, 'one');
-  for (let i = 0; i < 100 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  // Both ends must have seen the close: a call sent before the client sees it races the close and fails ECLOSED (retryable).
+  for (let i = 0; i < 500 && (server.connectionCount > 0 || rpc.connected); i++) await new Promise((r) => setTimeout(r, 20));
   t.is(server.connectionCount, 0);
+  t.false(rpc.connected);
   t.is((await rpc.call(echo, { text: 'two', n: 2 })).result.text, 'two');
 });
 

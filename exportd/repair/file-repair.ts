@@ -84,6 +84,8 @@ export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeB
     const count = Math.min(deps.stripesPerCall, stripeCount - from);
     const answers = await Promise.all(readSids.map((sid) => readRange(deps, codec, dist, sid, from, count, result)));
     const writes = new Map<Sid, { items: WriteItem[]; payloads: Buffer[] }>();
+    // Reconstructions of the window run at once (native, off the event loop), not one stripe per round trip.
+    const recreated: Promise<void>[] = [];
     for (let i = 0; i < count; i++) {
       const bySid = new Map<Sid, SlotAnswer>(readSids.map((sid, index) => [sid, answers[index]![i]]));
       const plan = planStripe({ k: codec.k, n: codec.n, sids: dist.sids, answers: bySid, writable });
@@ -105,17 +107,21 @@ export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeB
         const answer = bySid.get(sid);
         return answer?.state === 'corrupt' || (answer?.state === 'ok' && answer.version !== plan.version);
       });
-      const payloads = await recreate(codec, plan.present, plan.targets);
-      plan.targets.forEach((target, index) => {
+      const items = plan.targets.map((target) => {
         const batch = writes.get(target.sid) ?? { items: [], payloads: [] };
         batch.items.push({
           sid: target.sid, fid: dist.fid, slotPayloadBytes: codec.projectionBytesMax, stripe: from + i, version: plan.version,
           codec: dist.layout.codec, k: codec.k, m: codec.m, projection: target.projection,
         });
-        batch.payloads.push(payloads[index]!);
         writes.set(target.sid, batch);
+        // Its payload's place, filled once reconstructed.
+        return { batch, at: batch.payloads.push(Buffer.alloc(0)) - 1 };
       });
+      recreated.push(recreate(codec, plan.present, plan.targets).then((payloads) => {
+        items.forEach(({ batch, at }, index) => { batch.payloads[at] = payloads[index]!; });
+      }));
     }
+    await Promise.all(recreated);
     await writing;
     writing = Promise.all([...writes].map(([sid, batch]) => writeBatch(deps, sid, batch.items, batch.payloads, result)));
   }

@@ -141,13 +141,14 @@ export class RebuildJobs {
     return [...this.jobs.values()].find((job) => job.address === address && job.kind === 'drain' && (job.state === 'planning' || job.state === 'repairing'))?.jobId;
   }
 
-  /** The repair worker finished (or dropped) one of a job's files. */
-  fileDone(record: RepairRecord, bytesWritten: number): void {
+  /** The repair worker finished (or dropped) one of a job's files; true when that may have been the job's last (tick() closes it). */
+  fileDone(record: RepairRecord, bytesWritten: number): boolean {
     const job = this.jobs.get(record.jobId);
-    if (!job) return;
+    if (!job) return false;
     job.bytesDone += bytesWritten;
     const left = this.remaining.get(job.jobId);
     if (left !== undefined && left > 0) this.remaining.set(job.jobId, left - 1);
+    return job.state === 'repairing' && (left === undefined || left <= 1);
   }
 
   /** Recounts each running job's queued files and closes the jobs that have none left. */

@@ -139,6 +139,9 @@ export class RepairWorker {
       const pass = this.attempt(held).finally(() => {
         held.busy = false;
         this.active.delete(pass);
+        // A free slot takes the next file now, not at the next poll (a rebuild of many small files
+        // otherwise waits up to pollIntervalMs per file and slot).
+        this.loop.wake();
       });
       this.active.add(pass);
     }

@@ -55,6 +55,7 @@ export class RepairService {
   private readonly options: RepairServiceOptions;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
+  private stopping = false;
   private lastMapVersion = 0;
   private readonly downSinceMs = new Map<string, number>();
   private redundancy: RedundancyInfo = { computedMs: 0, filesTotal: 0, redundant: 0, degraded: 0, atRisk: 0, unreadable: 0 };
@@ -81,7 +82,10 @@ export class RepairService {
       logger,
       filesMax: options.repairFilesMax,
       mapVersion: () => map.version,
-      onDone: (record, result) => this.jobs.fileDone(record, result?.bytesWritten ?? 0),
+      onDone: (record, result) => {
+        // A job's last file: close the job now rather than at the next tick (its finish time and rate are exact).
+        if (this.jobs.fileDone(record, result?.bytesWritten ?? 0)) this.requestTick();
+      },
     });
     this.rebalancer = new Rebalancer({
       db: options.db,
@@ -107,14 +111,19 @@ export class RepairService {
     this.worker.start();
     this.scrub.start();
     this.lastMapVersion = this.options.map.version;
-    this.timer = setInterval(() => {
-      this.ticking = this.ticking.then(() => this.tick()).catch((err: unknown) => {
-        this.options.logger.error(`repair service: ${MosaicError.from(err).message}`);
-      });
-    }, this.options.tickMs ?? 1000);
+    this.timer = setInterval(() => this.requestTick(), this.options.tickMs ?? 1000);
+  }
+
+  /** One more tick after the one in flight. */
+  private requestTick(): void {
+    if (this.stopping) return;
+    this.ticking = this.ticking.then(() => this.tick()).catch((err: unknown) => {
+      this.options.logger.error(`repair service: ${MosaicError.from(err).message}`);
+    });
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearInterval(this.timer);
     await this.ticking;
     await this.scrub.stop();

@@ -66,7 +66,16 @@ export function codecOf(dist: Distribution): ErasureCodec {
   return codec;
 }
 
-export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeBytes: number, sourceSids: readonly Sid[]): Promise<FileRepairResult> {
+/**
+ * verifyPayloads: read every slot whole (CRCs checked), as a file reported
+ * corrupt needs. Without it, a window is first probed (slot headers only:
+ * versions and projections) and only the slots a reconstruction needs are
+ * read whole — k per stripe to repair, none for a current stripe — so a
+ * rebuild reads k projections per one re-created rather than all n - 1. A
+ * fetched slot that no longer matches its header (corrupt, rewritten) sends
+ * the window back to the whole read.
+ */
+export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeBytes: number, sourceSids: readonly Sid[], verifyPayloads = true): Promise<FileRepairResult> {
   const codec = codecOf(dist);
   const stripeCount = Math.ceil(sizeBytes / codec.stripeBytes);
   const result: FileRepairResult = {
@@ -82,7 +91,8 @@ export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeB
   let writing: Promise<unknown> = Promise.resolve();
   for (let from = 0; from < stripeCount; from += deps.stripesPerCall) {
     const count = Math.min(deps.stripesPerCall, stripeCount - from);
-    const answers = await Promise.all(readSids.map((sid) => readRange(deps, codec, dist, sid, from, count, result)));
+    const answers = (verifyPayloads ? undefined : await probeAndFetch(deps, codec, dist, readSids, from, count, writable, result))
+      ?? await Promise.all(readSids.map((sid) => readRange(deps, codec, dist, sid, from, count, result)));
     const writes = new Map<Sid, { items: WriteItem[]; payloads: Buffer[] }>();
     // Reconstructions of the window run at once (native, off the event loop), not one stripe per round trip.
     const recreated: Promise<void>[] = [];
@@ -129,19 +139,71 @@ export async function repairFile(deps: FileRepairDeps, dist: Distribution, sizeB
   return result;
 }
 
-/** The targets' projections: copied when a current copy exists (a source sid), else reconstructed. */
-async function recreate(codec: ErasureCodec, present: ReadonlyMap<number, Buffer>, targets: readonly Target[]): Promise<Buffer[]> {
-  const missing = [...new Set(targets.map((t) => t.projection).filter((p) => !present.has(p)))];
-  const rebuilt = missing.map((p) => Buffer.allocUnsafe(codec.projectionBytes(p)));
-  if (missing.length > 0) {
-    const inputs: (Buffer | undefined)[] = Array.from({ length: codec.n }, (_, p) => present.get(p));
-    await codec.reconstruct(inputs, missing, rebuilt);
+/**
+ * Answers for a window from header probes plus whole reads of the slots
+ * the plans need (see repairFile); undefined when a fetched slot no longer
+ * matches its probe. Probed slots not fetched carry an empty payload.
+ */
+async function probeAndFetch(deps: FileRepairDeps, codec: ErasureCodec, dist: Distribution, readSids: readonly Sid[], from: number, count: number,
+  writable: (sid: Sid) => boolean, result: FileRepairResult): Promise<SlotAnswer[][] | undefined> {
+  const probes = await Promise.all(readSids.map((sid) => readRange(deps, codec, dist, sid, from, count, result, true)));
+  // Per sid, the window's stripes to read whole. planStripe keeps, per projection, its first holder in readSids
+  // order: those are the slots read. A target whose projection has a holder (a drained source) is copied from it;
+  // otherwise the first k distinct projections are read for the reconstruction.
+  const wanted: number[][] = readSids.map(() => []);
+  for (let i = 0; i < count; i++) {
+    const plan = planStripe({ k: codec.k, n: codec.n, sids: dist.sids, answers: new Map(readSids.map((sid, s) => [sid, probes[s]![i]])), writable });
+    if ((plan.kind !== 'repair' && plan.kind !== 'current') || plan.targets.length === 0) continue;
+    const firstHolder = new Map<number, number>();
+    probes.forEach((column, s) => {
+      const answer = column[i];
+      if (answer?.state === 'ok' && answer.version === plan.version && answer.projection < codec.n && !firstHolder.has(answer.projection)) firstHolder.set(answer.projection, s);
+    });
+    const targets = new Set(plan.targets.map((target) => target.projection));
+    const copies = [...targets].every((p) => firstHolder.has(p));
+    const reads = new Set<number>();
+    for (const [projection, s] of firstHolder) {
+      if (targets.has(projection) || (!copies && [...firstHolder.keys()].indexOf(projection) < codec.k)) reads.add(s);
+    }
+    for (const s of reads) wanted[s]!.push(i);
   }
-  return targets.map((t) => present.get(t.projection) ?? rebuilt[missing.indexOf(t.projection)]!);
+  const answers = probes.map((column) => [...column]);
+  const fetched = await Promise.all(readSids.map(async (sid, s) => {
+    const stripes = wanted[s]!;
+    if (stripes.length === 0) return true;
+    const low = stripes[0]!;
+    const whole = await readRange(deps, codec, dist, sid, from + low, stripes[stripes.length - 1]! - low + 1, result);
+    for (const i of stripes) {
+      const probe = probes[s]![i];
+      const slot = whole[i - low];
+      if (slot?.state !== 'ok' || probe?.state !== 'ok' || slot.version !== probe.version || slot.projection !== probe.projection) return false;
+      answers[s]![i] = slot;
+    }
+    return true;
+  }));
+  return fetched.every(Boolean) ? answers : undefined;
 }
 
-/** Slots [from, from + count) of one sid; every entry undefined when the sid is down or failed. */
-async function readRange(deps: FileRepairDeps, codec: ErasureCodec, dist: Distribution, sid: Sid, from: number, count: number, result: FileRepairResult): Promise<SlotAnswer[]> {
+/** The targets' projections: copied when a current copy exists (a source sid), else reconstructed from whole ones (probed slots have none). */
+async function recreate(codec: ErasureCodec, present: ReadonlyMap<number, Buffer>, targets: readonly Target[]): Promise<Buffer[]> {
+  const whole = (p: number): Buffer | undefined => {
+    const payload = present.get(p);
+    return payload?.length === codec.projectionBytes(p) ? payload : undefined;
+  };
+  const missing = [...new Set(targets.map((t) => t.projection).filter((p) => !whole(p)))];
+  const rebuilt = missing.map((p) => Buffer.allocUnsafe(codec.projectionBytes(p)));
+  if (missing.length > 0) {
+    const inputs: (Buffer | undefined)[] = Array.from({ length: codec.n }, (_, p) => whole(p));
+    await codec.reconstruct(inputs, missing, rebuilt);
+  }
+  return targets.map((t) => whole(t.projection) ?? rebuilt[missing.indexOf(t.projection)]!);
+}
+
+const NO_PAYLOAD = Buffer.alloc(0);
+
+/** Slots [from, from + count) of one sid (with `probe`, headers only); every entry undefined when the sid is down or failed. */
+async function readRange(deps: FileRepairDeps, codec: ErasureCodec, dist: Distribution, sid: Sid, from: number, count: number, result: FileRepairResult,
+  probe = false): Promise<SlotAnswer[]> {
   const out: SlotAnswer[] = new Array<SlotAnswer>(count).fill(undefined);
   const view = deps.sidView(sid);
   if (!view || view.state === 'down') return out;
@@ -149,7 +211,8 @@ async function readRange(deps: FileRepairDeps, codec: ErasureCodec, dist: Distri
   try {
     while (got.length < count) {
       const client = deps.pool.get(view.address);
-      const reply = await client.call(read, { sid, fid: dist.fid, fromStripe: from + got.length, count: count - got.length }, { timeoutMs: deps.callTimeoutMs });
+      const args = { sid, fid: dist.fid, fromStripe: from + got.length, count: count - got.length };
+      const reply = await client.call(read, probe ? { ...args, range: { offsetBytes: 0, lengthBytes: 0 } } : args, { timeoutMs: deps.callTimeoutMs });
       if (reply.result.stripes.length === 0) return out;
       let bytes = 0;
       for (const outcome of reply.result.stripes.slice(0, count - got.length)) {
@@ -159,9 +222,9 @@ async function readRange(deps: FileRepairDeps, codec: ErasureCodec, dist: Distri
         }
         const payload = reply.payloads[outcome.payload];
         const usable = payload !== undefined && outcome.codec === dist.layout.codec && outcome.k === codec.k && outcome.m === codec.m
-          && outcome.projection < codec.n && payload.length === codec.projectionBytes(outcome.projection);
+          && outcome.projection < codec.n && payload.length === (probe ? 0 : codec.projectionBytes(outcome.projection));
         // Copied out of the RPC receive buffer: plans outlive the reply.
-        got.push(usable ? { state: 'ok', version: outcome.version, projection: outcome.projection, payload: Buffer.from(payload) } : { state: 'corrupt' });
+        got.push(usable ? { state: 'ok', version: outcome.version, projection: outcome.projection, payload: probe ? NO_PAYLOAD : Buffer.from(payload) } : { state: 'corrupt' });
         bytes += payload?.length ?? 0;
       }
       client.release(reply.payloads);

@@ -188,7 +188,8 @@ export class RepairWorker {
       }
       this.counters.passes++;
       held.mapVersion = this.options.mapVersion();
-      const result = await repairFile(this.options.files, inode.dist, inode.size, record.sourceSids);
+      // A file reported corrupt has its slots read whole (CRCs checked); other passes probe headers first.
+      const result = await repairFile(this.options.files, inode.dist, inode.size, record.sourceSids, record.reasons.includes('corrupt'));
       held.last = result;
       this.options.logger.debug(`repair pass over inode ${record.ino} (size ${inode.size}, open ${open}): ${result.stripes} stripes, ${result.holes} holes, `
         + `${result.projectionsWritten} projections written, waiting for sids [${[...result.waiting].join(',')}], ${result.lostStripes} unreadable, weakest stripe ${result.currentMin}/${inode.dist.layout.k + inode.dist.layout.m}`);

@@ -10,6 +10,7 @@ import { MosaicError } from '../common/errors.js';
 import type { Sid } from '../common/ids.js';
 import * as protocol from '../common/protocol/storaged.js';
 import type { RpcServer } from '../common/rpc/server.js';
+import type { SlotPatch } from './slot-patch.js';
 import type { SlotStore, SlotWrite } from './slot-store.js';
 
 export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, SlotStore>): void {
@@ -39,6 +40,31 @@ export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, Slo
     // may still be running when the handler settles, even if another failed.
     const settled = await Promise.allSettled([...bySid].map(async ([sid, group]) => {
       const results = await storeOf(sid).write(group.writes, durable);
+      results.forEach((outcome, position) => (outcomes[group.indexes[position]!] = outcome));
+    }));
+    for (const result of settled) if (result.status === 'rejected') throw result.reason;
+    return { result: { outcomes } };
+  });
+
+  server.handle(protocol.patch, async ({ items, durable }, payloads) => {
+    if (payloads.length !== items.length) throw MosaicError.invalid(`${items.length} items but ${payloads.length} payloads`);
+    let totalBytes = 0;
+    for (const payload of payloads) totalBytes += payload.length;
+    if (totalBytes > protocol.STORAGED_LIMITS.patchBytesMax) {
+      throw new MosaicError('E2BIG', `${totalBytes} payload bytes in one patch (at most ${protocol.STORAGED_LIMITS.patchBytesMax})`);
+    }
+    const bySid = new Map<Sid, { patches: SlotPatch[]; indexes: number[] }>();
+    items.forEach((item, index) => {
+      storeOf(item.sid);
+      let group = bySid.get(item.sid);
+      if (!group) bySid.set(item.sid, (group = { patches: [], indexes: [] }));
+      group.patches.push({ item, payload: payloads[index]! });
+      group.indexes.push(index);
+    });
+    const outcomes = new Array<protocol.WriteOutcome>(items.length);
+    // allSettled, as for write: the payloads are borrowed.
+    const settled = await Promise.allSettled([...bySid].map(async ([sid, group]) => {
+      const results = await storeOf(sid).patch(group.patches, durable);
       results.forEach((outcome, position) => (outcomes[group.indexes[position]!] = outcome));
     }));
     for (const result of settled) if (result.status === 'rejected') throw result.reason;

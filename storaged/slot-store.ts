@@ -33,6 +33,7 @@ import {
   type CorruptSlot, type ListedFile, type ListResult, type ReadOutcome, type ReadRange, type ScrubCursor, type ScrubResult, type SidStat,
   type WriteItem, type WriteOutcome,
 } from '../common/protocol/storaged.js';
+import { patchArgumentError, patchSlot, type SlotPatch } from './slot-patch.js';
 import { checkPayload, PROJECTION_HEADER_BYTES, readProjectionHeader, writeProjectionHeader } from '../codec/projection-header.js';
 import {
   binsRelativePath, decodeBinsHeader, encodeBinsHeader, FILE_HEADER_BYTES, slotOffsetOf, slotStrideBytesOf, stripeSpanOf, type BinsHeader,
@@ -227,6 +228,75 @@ export class SlotStore {
       if (code !== 'ENOSPC') this.logger.warn(`sid ${this.sid}: write of ${file.fid} stripe ${item.stripe} failed: ${(err as Error).message}`);
       return this.failed(code);
     }
+  }
+
+  // ------------------------------------------------------------ patch
+
+  /** Patches slots of this sid (slot-patch.ts); outcomes in the order of `patches`. A file that does not exist fails every item with ESTALE. */
+  async patch(patches: SlotPatch[], durable: boolean): Promise<WriteOutcome[]> {
+    const outcomes: WriteOutcome[] = new Array<WriteOutcome>(patches.length);
+    const byFid = new Map<FileId, number[]>();
+    patches.forEach((p, index) => {
+      const indexes = byFid.get(p.item.fid);
+      if (indexes) indexes.push(index);
+      else byFid.set(p.item.fid, [index]);
+    });
+    await Promise.all([...byFid].map(async ([fid, indexes]) => {
+      const mine = indexes.map((index) => patches[index]!);
+      let results: WriteOutcome[];
+      try {
+        results = await this.withFile(fid, false, 'shared', (file) => this.patchSlots(file, mine, durable))
+          ?? mine.map(() => ({ status: 'failed', code: 'ESTALE' }) as const);
+      } catch (err) {
+        const code = MosaicError.from(err).code;
+        this.logger.warn(`sid ${this.sid}: patch of ${fid} failed: ${(err as Error).message}`);
+        results = mine.map(() => this.failed(code));
+      }
+      results.forEach((outcome, position) => (outcomes[indexes[position]!] = outcome));
+    }));
+    return outcomes;
+  }
+
+  private async patchSlots(file: OpenBins, patches: SlotPatch[], durable: boolean): Promise<WriteOutcome[]> {
+    if (file.header.state === 'none') return patches.map(() => ({ status: 'failed', code: 'ESTALE' }) as const);
+    if (file.header.state === 'corrupt') return patches.map(() => this.failed('EIO'));
+    const { slotStrideBytes, slotPayloadBytes } = file.header.header;
+    const outcomes = await Promise.all(patches.map(async (p): Promise<WriteOutcome> => {
+      if (patchArgumentError(p.item, p.payload, slotPayloadBytes) !== undefined) return this.failed('EINVAL');
+      const { stripe } = p.item;
+      const offset = slotOffsetOf(stripe, slotStrideBytes);
+      if (offset + slotStrideBytes > Number.MAX_SAFE_INTEGER) return { status: 'failed', code: 'ESTALE' };
+      try {
+        return await file.slots.run(stripe, async () => {
+          const outcome = await patchSlot(file.handle, offset, slotStrideBytes, p).catch((err: unknown) => {
+            file.slotVersions.forget(stripe);
+            throw err;
+          });
+          if (outcome.status === 'ok') {
+            file.slotVersions.wrote(stripe, p.item.version);
+            this.metrics.slotsWritten.inc(this.labels);
+            this.metrics.bytesWritten.inc(this.labels, p.payload.length);
+          } else {
+            this.metrics.writeFailures.inc({ sid: this.sid, code: outcome.code });
+          }
+          return outcome;
+        });
+      } catch (err) {
+        const code = MosaicError.from(err).code;
+        this.logger.warn(`sid ${this.sid}: patch of ${file.fid} stripe ${stripe} failed: ${(err as Error).message}`);
+        return this.failed(code);
+      }
+    }));
+    if (durable && outcomes.some((outcome) => outcome.status === 'ok')) {
+      try {
+        await file.syncer.sync();
+      } catch (err) {
+        const code = MosaicError.from(err).code;
+        this.logger.error(`sid ${this.sid}: fdatasync of ${file.fid} failed: ${(err as Error).message}`);
+        return outcomes.map((outcome) => (outcome.status === 'ok' ? this.failed(code) : outcome));
+      }
+    }
+    return outcomes;
   }
 
   private failed(code: ErrorCode): WriteOutcome {

@@ -19,6 +19,9 @@
  *   ENOSPC    (per stripe) the sid's filesystem is full; nothing half-written reads as good
  *   EFBIG     (per stripe) the slot's offset is past the largest file the disk allows
  *   EIO       (per stripe or per call) the disk failed
+ *   ESTALE    (per patch item) the slot does not hold the item's base version
+ *             of that projection (storedVersion says what it holds, if any)
+ *   ECORRUPT  (per patch item) the slot fails its CRCs: nothing is patched
  * Corrupt slots are never an error: read and scrub report them as such.
  */
 import { array, bool, decoderOf, fileId, literal, object, optional, sid, string, uint, type Decoder } from '../validate.js';
@@ -42,6 +45,10 @@ export const STORAGED_LIMITS = {
   writeStripesMax: 1024,
   /** Sum of payload bytes in one write request. */
   writeBytesMax: 64 * MiB,
+  /** Items in one patch request (payloads too: one per item, empty for a version bump). */
+  patchItemsMax: 4096,
+  /** Sum of payload bytes in one patch request. */
+  patchBytesMax: 16 * MiB,
   /** Stripes asked for in one read; the reply may hold fewer, see ReadResult. */
   readStripesMax: 1024,
   /** Payload bytes in one read reply: the node stops early rather than exceed it. */
@@ -134,6 +141,75 @@ export const write = defineMethod<WriteArgs, WriteResult>({
   replyPayloadsMax: 0,
   // storaged's handler settles only after every slot write of the request
   // ended (storaged/handlers.ts): the node reuses the frame's memory.
+  borrowsRequestPayloads: true,
+});
+
+// ---------------------------------------------------------------- patch
+
+/**
+ * A change of part of one slot, from one version of the stripe to the next
+ * (the client's delta-parity partial write, mountd/data/stripe-patch.ts).
+ * The node applies it only when the slot holds projection `projection` of
+ * this codec/k/m at exactly `baseVersion` (else ESTALE, nothing changes);
+ * the slot then holds `version` with the payload CRC recomputed. A slot
+ * already at `version` answers ok without applying it again (a retried
+ * request: versions are never reused, so that was this very patch).
+ *   op 'write': payload bytes replace payload [offsetBytes, offsetBytes + len)
+ *   op 'xor':   payload bytes are XORed into that range (a parity delta:
+ *               the client need not read the old parity)
+ *   op 'bump':  no bytes change (payload empty, offsetBytes 0): a data shard
+ *               the change did not touch moves to the new version with the rest
+ * The range must lie inside the stored payload (EINVAL); the payload length
+ * never changes.
+ */
+export interface PatchItem {
+  sid: Sid;
+  fid: FileId;
+  stripe: number;
+  codec: CodecName;
+  k: number;
+  m: number;
+  projection: number;
+  baseVersion: number;
+  version: number;
+  op: PatchOp;
+  offsetBytes: number;
+}
+
+export type PatchOp = 'write' | 'xor' | 'bump';
+
+export interface PatchArgs {
+  items: PatchItem[];
+  /** fdatasync every touched file before the reply, as write does. */
+  durable: boolean;
+}
+
+/** outcomes[i] answers items[i]: the shapes of WriteOutcome. */
+export interface PatchResult {
+  outcomes: WriteOutcome[];
+}
+
+const patchItem: Decoder<PatchItem> = object({
+  sid,
+  fid: fileId,
+  stripe: uint(STORAGED_LIMITS.stripeIndexMax),
+  codec: codecName,
+  k: uint(STORAGED_LIMITS.kMax),
+  m: uint(STORAGED_LIMITS.mMax),
+  projection: uint(STORAGED_LIMITS.kMax + STORAGED_LIMITS.mMax - 1),
+  baseVersion: uint(),
+  version: uint(),
+  op: literal<PatchOp>('write', 'xor', 'bump'),
+  offsetBytes: uint(STORAGED_LIMITS.slotPayloadBytesMax),
+});
+
+export const patch = defineMethod<PatchArgs, PatchResult>({
+  name: 'storaged.patch',
+  decodeArgs: decoderOf(object({ items: array(patchItem, STORAGED_LIMITS.patchItemsMax), durable: bool })),
+  decodeResult: decoderOf(object({ outcomes: array(writeOutcome, STORAGED_LIMITS.patchItemsMax) }), 'result'),
+  requestPayloadsMax: STORAGED_LIMITS.patchItemsMax,
+  replyPayloadsMax: 0,
+  // Like write: the handler settles only after every slot patch ended.
   borrowsRequestPayloads: true,
 });
 

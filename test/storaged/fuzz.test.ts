@@ -71,7 +71,8 @@ test('random frames and mutated storaged requests never take the node down', asy
   t.is(read.payloads[0]!.toString(), 'alive');
   t.deepEqual(readdirSync(dir).sort(), ['secret', 'sids', 'storaged.yml']);
   t.deepEqual(readdirSync(`${dir}/sids/sid1`).sort(), ['bins', 'mosaic-sid']);
-  t.false(node.log.some((line) => /uncaught|TypeError|RangeError/.test(line)), node.log.filter((line) => /error/.test(line)).slice(0, 5).join('\n'));
+  // A bad frame's log line may quote msgpackr's own message (which can name a TypeError): that is the refusal, not a crash.
+  t.false(node.log.some((line) => /uncaught|TypeError|RangeError/.test(line) && !/closed connection from/.test(line)), node.log.filter((line) => /error/.test(line)).slice(0, 5).join('\n'));
   // A decoder error is an error reply: the client's connection survived all of the above.
   const bad = await node.client.call(storaged.read, { sid: 1, fid: '..', fromStripe: 0, count: 1 }).catch((err: unknown) => err);
   t.true(bad instanceof MosaicError && bad.code === 'EINVAL');

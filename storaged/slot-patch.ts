@@ -32,9 +32,17 @@ export interface SlotPatch {
 export function patchArgumentError(item: PatchItem, payload: Buffer, slotPayloadBytes: number): string | undefined {
   if (item.k < 1 || item.projection >= item.k + item.m) return `projection ${item.projection} is not in 0..${item.k + item.m - 1}`;
   if (item.version <= item.baseVersion) return `version ${item.version} is not above base version ${item.baseVersion}`;
-  if (item.op === 'bump' && (payload.length > 0 || item.offsetBytes !== 0)) return 'a bump carries no bytes and offsetBytes 0';
-  if (item.op !== 'bump' && payload.length === 0) return `a '${item.op}' patch carries bytes`;
-  if (item.offsetBytes + payload.length > slotPayloadBytes) return `range ${item.offsetBytes}+${payload.length} passes the slot capacity ${slotPayloadBytes}`;
+  if (item.op === 'bump') return payload.length > 0 || item.ranges.length > 0 ? 'a bump carries no ranges and no bytes' : undefined;
+  if (item.ranges.length === 0) return `a '${item.op}' patch carries ranges`;
+  let end = 0;
+  let total = 0;
+  for (const { offsetBytes, lengthBytes } of item.ranges) {
+    if (lengthBytes === 0 || offsetBytes < end) return 'ranges must be non-empty, sorted and disjoint';
+    end = offsetBytes + lengthBytes;
+    total += lengthBytes;
+  }
+  if (end > slotPayloadBytes) return `ranges end at ${end}, past the slot capacity ${slotPayloadBytes}`;
+  if (total !== payload.length) return `ranges hold ${total} bytes but the payload ${payload.length}`;
   return undefined;
 }
 
@@ -57,13 +65,23 @@ export async function patchSlot(handle: BinsHandle, offset: number, strideBytes:
   const sameProjection = stored.codec === item.codec && stored.k === item.k && stored.m === item.m && stored.index === item.projection;
   if (sameProjection && stored.version === item.version) return { status: 'ok' };
   if (!sameProjection || stored.version !== item.baseVersion) return { status: 'failed', code: 'ESTALE', storedVersion: stored.version };
-  if (item.offsetBytes + payload.length > stored.payloadBytes) return { status: 'failed', code: 'EINVAL' };
-  const range = old.subarray(item.offsetBytes, item.offsetBytes + payload.length);
-  if (item.op === 'write') payload.copy(range);
-  else if (item.op === 'xor') xorInto(range, payload);
+  const last = item.ranges[item.ranges.length - 1];
+  if (last !== undefined && last.offsetBytes + last.lengthBytes > stored.payloadBytes) return { status: 'failed', code: 'EINVAL' };
+  let at = 0;
+  for (const { offsetBytes, lengthBytes } of item.ranges) {
+    const range = old.subarray(offsetBytes, offsetBytes + lengthBytes);
+    const bytes = payload.subarray(at, at + lengthBytes);
+    if (item.op === 'write') bytes.copy(range);
+    else xorInto(range, bytes);
+    at += lengthBytes;
+  }
   const head = slot.subarray(0, PROJECTION_HEADER_BYTES);
   writeProjectionHeader(head, 0, { ...stored, version: item.version, payloadCrc: crc32c(old) });
-  if (range.length > 0) await writeAll(handle, range, offset + PROJECTION_HEADER_BYTES + item.offsetBytes);
+  // One write from the first changed byte to the last (the gaps are the slot's own bytes, read above).
+  const first = item.ranges[0];
+  if (first !== undefined && last !== undefined) {
+    await writeAll(handle, old.subarray(first.offsetBytes, last.offsetBytes + last.lengthBytes), offset + PROJECTION_HEADER_BYTES + first.offsetBytes);
+  }
   await writeAll(handle, head, offset);
   return { status: 'ok' };
 }

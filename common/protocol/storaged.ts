@@ -47,6 +47,8 @@ export const STORAGED_LIMITS = {
   writeBytesMax: 64 * MiB,
   /** Items in one patch request (payloads too: one per item, empty for a version bump). */
   patchItemsMax: 4096,
+  /** Ranges of one patch item. */
+  patchRangesMax: 256,
   /** Sum of payload bytes in one patch request. */
   patchBytesMax: 16 * MiB,
   /** Stripes asked for in one read; the reply may hold fewer, see ReadResult. */
@@ -154,13 +156,15 @@ export const write = defineMethod<WriteArgs, WriteResult>({
  * the slot then holds `version` with the payload CRC recomputed. A slot
  * already at `version` answers ok without applying it again (a retried
  * request: versions are never reused, so that was this very patch).
- *   op 'write': payload bytes replace payload [offsetBytes, offsetBytes + len)
- *   op 'xor':   payload bytes are XORed into that range (a parity delta:
- *               the client need not read the old parity)
- *   op 'bump':  no bytes change (payload empty, offsetBytes 0): a data shard
- *               the change did not touch moves to the new version with the rest
- * The range must lie inside the stored payload (EINVAL); the payload length
- * never changes.
+ *   op 'write': the payload's bytes replace the `ranges` of the slot's
+ *               payload, in order (the payload is the ranges end to end)
+ *   op 'xor':   they are XORed into those ranges (a parity delta: the client
+ *               need not read the old parity)
+ *   op 'bump':  no bytes change (no ranges, empty payload): a data shard the
+ *               change did not touch moves to the new version with the rest
+ * Ranges are sorted, disjoint, non-empty and inside the stored payload
+ * (EINVAL otherwise); the payload length never changes. One item per slot
+ * and request: a second item for a slot would find it at the new version.
  */
 export interface PatchItem {
   sid: Sid;
@@ -173,7 +177,7 @@ export interface PatchItem {
   baseVersion: number;
   version: number;
   op: PatchOp;
-  offsetBytes: number;
+  ranges: ReadRange[];
 }
 
 export type PatchOp = 'write' | 'xor' | 'bump';
@@ -200,7 +204,10 @@ const patchItem: Decoder<PatchItem> = object({
   baseVersion: uint(),
   version: uint(),
   op: literal<PatchOp>('write', 'xor', 'bump'),
-  offsetBytes: uint(STORAGED_LIMITS.slotPayloadBytesMax),
+  ranges: array(object({
+    offsetBytes: uint(STORAGED_LIMITS.slotPayloadBytesMax),
+    lengthBytes: uint(STORAGED_LIMITS.slotPayloadBytesMax),
+  }), STORAGED_LIMITS.patchRangesMax),
 });
 
 export const patch = defineMethod<PatchArgs, PatchResult>({

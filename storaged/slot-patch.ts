@@ -21,6 +21,7 @@ import { crc32c } from '../common/crc32c.js';
 import { MosaicError } from '../common/errors.js';
 import type { PatchItem, WriteOutcome } from '../common/protocol/storaged.js';
 import { checkPayload, PROJECTION_HEADER_BYTES, readProjectionHeader, writeProjectionHeader } from '../codec/projection-header.js';
+import { xorInto } from '../codec/xor.js';
 import type { BinsHandle } from './file-io.js';
 
 export interface SlotPatch {
@@ -90,19 +91,4 @@ async function writeAll(handle: BinsHandle, bytes: Buffer, position: number): Pr
   const { bytesWritten } = await handle.writev([bytes], position);
   // Rewriting allocated blocks rarely runs short; when it does, the disk is full.
   if (bytesWritten !== bytes.length) throw new MosaicError('ENOSPC', `short write (${bytesWritten} of ${bytes.length} bytes)`);
-}
-
-/** target ^= source, byte for byte (same length). */
-export function xorInto(target: Uint8Array, source: Uint8Array): void {
-  const length = target.length;
-  let i = 0;
-  // Whole 32-bit words when both views are word-aligned (the usual case for pooled buffers).
-  if (target.byteOffset % 4 === 0 && source.byteOffset % 4 === 0) {
-    const words = length >>> 2;
-    const t = new Uint32Array(target.buffer, target.byteOffset, words);
-    const s = new Uint32Array(source.buffer, source.byteOffset, words);
-    for (let w = 0; w < words; w++) t[w] = t[w]! ^ s[w]!;
-    i = words << 2;
-  }
-  for (; i < length; i++) target[i] = target[i]! ^ source[i]!;
 }

@@ -8,11 +8,13 @@
  * for this request" and goes on with other sids.
  */
 import type { Sid } from '../../common/ids.js';
-import type { ReadArgs, ReadResult, TruncateArgs, WriteArgs, WriteResult } from '../../common/protocol/storaged.js';
+import type { PatchArgs, PatchResult, ReadArgs, ReadResult, TruncateArgs, WriteArgs, WriteResult } from '../../common/protocol/storaged.js';
 
 export interface ProjectionTransport {
   /** payloads[i] holds args.items[i]'s projection bytes. */
   write(sid: Sid, args: WriteArgs, payloads: Buffer[], timeoutMs: number): Promise<WriteResult>;
+  /** payloads[i] holds args.items[i]'s bytes (empty for a bump). */
+  patch(sid: Sid, args: PatchArgs, payloads: Buffer[], timeoutMs: number): Promise<PatchResult>;
   /** payloads are indexed by each 'ok' outcome's `payload`. */
   read(sid: Sid, args: ReadArgs, timeoutMs: number): Promise<{ result: ReadResult; payloads: Buffer[] }>;
   /**

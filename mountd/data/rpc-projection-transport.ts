@@ -34,6 +34,14 @@ export class RpcProjectionTransport implements ProjectionTransport {
     return result;
   }
 
+  async patch(sid: Sid, args: storaged.PatchArgs, payloads: Buffer[], timeoutMs: number): Promise<storaged.PatchResult> {
+    const { result } = await this.call(sid, storaged.patch, args, payloads, timeoutMs);
+    if (result.outcomes.length !== args.items.length) {
+      throw new MosaicError('EPROTO', `sid ${sid} answered ${result.outcomes.length} outcomes for ${args.items.length} items`);
+    }
+    return result;
+  }
+
   async read(sid: Sid, args: storaged.ReadArgs, timeoutMs: number): Promise<{ result: storaged.ReadResult; payloads: Buffer[] }> {
     let client: RpcClient | undefined;
     const reply = await this.call(sid, storaged.read, args, [], timeoutMs, (used) => (client = used));

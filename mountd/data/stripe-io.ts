@@ -29,12 +29,34 @@
  * small reads by the same fast-path rule while moving only the bytes read
  * (ranges from the data sids it touches, header-only probes from the rest);
  * whatever the fast path would not accept, it reads as a whole stripe.
+ *
+ * Partial writes (patch(), rs only, all n home sids believed up): the old
+ * bytes of the written ranges come from the data sids (ranged reads, which
+ * also give the stripe's version V); the parity delta is encoded from
+ * old XOR new (stripe-patch.ts); each home sid gets one storaged.patch item
+ * per stripe taking its slot from V to the new version V' (new data bytes,
+ * a parity delta XORed in, or a bare version bump for data shards nothing
+ * touched). storaged applies an item only to a slot holding V of that
+ * projection, so a V' slot is always V's bytes changed by exactly this
+ * write: V' slots together are the new stripe and V slots the old one, and
+ * no parity of one version is ever combined with data of the other (reads
+ * use k projections of one version). A patch that reached only some slots
+ * (a node failed or refused mid-way, the client died) leaves both: a read
+ * resolves the newest version with k projections, i.e. the new stripe with
+ * k or more V' slots, else the old one. The caller then rewrites the stripe
+ * whole with a still newer version (the fallback), which repairs either
+ * case; when neither version has k slots (a split such as 3 and 3 for 4+2,
+ * which a failed whole-stripe write can leave too), readHalfPatched()
+ * rebuilds the base from the k data shards at V or V' (they differ only
+ * inside the written ranges, which the caller overlays).
  */
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
 import type { Sid } from '../../common/ids.js';
 import type { Distribution } from '../../common/protocol/types.js';
-import { STORAGED_LIMITS, type ReadOutcome, type ReadRange, type WriteItem } from '../../common/protocol/storaged.js';
+import { STORAGED_LIMITS, type PatchItem, type ReadOutcome, type ReadRange, type WriteItem } from '../../common/protocol/storaged.js';
+import { xorInto } from '../../codec/xor.js';
+import { gather as gatherRanges, nonZeroRuns, PARITY_BLOCK_BYTES, parityDeltas, shardRanges } from './stripe-patch.js';
 import type { ErasureCodec } from '../../codec/codec.js';
 import type { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { ProjectionTransport } from './projection-transport.js';
@@ -76,6 +98,22 @@ export interface StripeWrite {
   /** codec.stripeBytes of file data (zero-padded past the end of file). */
   data: Buffer;
   version: number;
+}
+
+export interface StripePatch {
+  stripe: number;
+  /** Sorted, disjoint [start, end) ranges of the stripe that the write changed. */
+  ranges: readonly (readonly [number, number])[];
+  /** codec.stripeBytes: the new bytes at their stripe offsets (outside `ranges`: ignored). */
+  data: Buffer;
+  version: number;
+}
+
+export interface PatchOutcome {
+  /** Every home sid took the patch: the stripe is at the new version everywhere. */
+  patched: boolean;
+  /** The version patched from, once some slot may have taken the patch (see readHalfPatched). */
+  baseVersion?: number;
 }
 
 export interface WriteReport {
@@ -183,6 +221,135 @@ export class StripeIo {
       if (taken < this.n) degraded = true;
     }
     return { degraded };
+  }
+
+  /**
+   * Partial writes by delta parity (see the header): one outcome per stripe,
+   * in order. A stripe not patched must be written whole by the caller
+   * (with a version above the one it gave here); nothing is thrown for it.
+   */
+  async patch(stripes: readonly StripePatch[], durable: boolean): Promise<PatchOutcome[]> {
+    const { k, n, shardBytes } = this.codec;
+    const home = this.dist.sids.slice(0, n);
+    if (this.dist.layout.codec !== 'rs' || home.length < n || home.some((sid) => this.health.isDown(sid))) {
+      return stripes.map(() => ({ patched: false }));
+    }
+    // 1. The old bytes under the written ranges, one ranged read per touched data shard.
+    const replies: Buffer[][] = [];
+    const plans: (PatchItem[] | undefined)[] = [];
+    const payloads: Buffer[][] = [];
+    const bases: (number | undefined)[] = [];
+    try {
+      const reads = await Promise.all(stripes.map((s) => Promise.all(Array.from({ length: k }, async (_, i) => {
+        const mine = shardRanges(s.ranges, i, shardBytes);
+        if (mine.length === 0) return { i, mine, got: undefined };
+        const from = mine[0]![0];
+        const to = mine[mine.length - 1]![1];
+        return { i, mine, from, got: await this.readOne(home[i]!, s.stripe, { offsetBytes: from, lengthBytes: to - from }, replies) };
+      }))));
+      // 2. Per stripe: one version V across the reads, the delta, the parity delta, n items.
+      await Promise.all(stripes.map(async (s, at) => {
+        const touched = reads[at]!.filter((r) => r.mine.length > 0);
+        let version: number | undefined;
+        for (const { i, mine, from, got } of touched) {
+          const o = got?.outcome;
+          const length = mine[mine.length - 1]![1] - from!;
+          if (o?.state !== 'ok' || o.projection !== i || o.codec !== 'rs' || o.k !== k || o.m !== this.codec.m || got!.payload?.length !== length) return;
+          if (version !== undefined && o.version !== version) return;
+          version = o.version;
+        }
+        if (version === undefined || version >= s.version || touched.some((r) => r.mine.length > STORAGED_LIMITS.patchRangesMax)) return;
+        const delta = Buffer.alloc(this.codec.stripeBytes);
+        const items: PatchItem[] = [];
+        const bytes: Buffer[] = [];
+        const item = (projection: number, op: PatchItem['op'], ranges: [number, number][]): PatchItem => ({
+          sid: home[projection]!, fid: this.dist.fid, stripe: s.stripe, codec: 'rs', k, m: this.codec.m, projection,
+          baseVersion: version!, version: s.version, op, ranges: ranges.map(([a, b]) => ({ offsetBytes: a, lengthBytes: b - a })),
+        });
+        const byShard = reads[at]!;
+        for (let i = 0; i < k; i++) {
+          const { mine, from, got } = byShard[i]!;
+          if (mine.length === 0) {
+            items.push(item(i, 'bump', []));
+            bytes.push(Buffer.alloc(0));
+            continue;
+          }
+          for (const [a, b] of mine) {
+            // delta = old XOR new over the written bytes of shard i.
+            const view = delta.subarray(i * shardBytes + a, i * shardBytes + b);
+            got!.payload!.copy(view, 0, a - from!, b - from!);
+            xorInto(view, s.data.subarray(i * shardBytes + a, i * shardBytes + b));
+          }
+          items.push(item(i, 'write', mine));
+          bytes.push(gatherRanges(s.data, mine, i * shardBytes));
+        }
+        const parity = await parityDeltas(this.codec, delta);
+        parity.forEach((change, j) => {
+          let runs = nonZeroRuns(change, PARITY_BLOCK_BYTES);
+          // Past storaged's ranges per item: one range from the first changed block to the last.
+          if (runs.length > STORAGED_LIMITS.patchRangesMax) runs = [[runs[0]![0], runs[runs.length - 1]![1]]];
+          items.push(item(k + j, runs.length > 0 ? 'xor' : 'bump', runs));
+          bytes.push(gatherRanges(change, runs));
+        });
+        plans[at] = items;
+        payloads[at] = bytes;
+        bases[at] = version;
+      }));
+    } finally {
+      for (const reply of replies) this.transport.release?.(reply);
+    }
+    // 3. One patch call per sid (chunked at storaged's limits) for every planned stripe.
+    const acks = new Array<number>(stripes.length).fill(0);
+    const bySid = new Map<Sid, { at: number; item: PatchItem; payload: Buffer }[]>();
+    plans.forEach((items, at) => items?.forEach((item, p) => {
+      const list = bySid.get(item.sid) ?? [];
+      list.push({ at, item, payload: payloads[at]![p]! });
+      bySid.set(item.sid, list);
+    }));
+    await Promise.all([...bySid].map(async ([sid, list]) => {
+      for (const chunk of chunksOf(list)) {
+        try {
+          const { outcomes } = await this.transport.patch(sid, { items: chunk.map((c) => c.item), durable }, chunk.map((c) => c.payload), this.options.callTimeoutMs);
+          this.health.succeeded(sid);
+          chunk.forEach((c, i) => {
+            if (outcomes[i]?.status === 'ok') acks[c.at]!++;
+          });
+        } catch {
+          this.health.failed(sid);
+        }
+      }
+    }));
+    return stripes.map((_, at) => (plans[at] === undefined ? { patched: false } : { patched: acks[at] === n, baseVersion: bases[at] }));
+  }
+
+  /**
+   * The base for rewriting a stripe whose patch from `baseVersion` to
+   * `version` reached only some slots: read() when a version has k
+   * projections, else the k data shards whole, each at either version
+   * (rs: they differ only inside the patch's ranges, which the caller
+   * overlays with its bytes). EUNAVAIL when neither works.
+   */
+  async readHalfPatched(stripe: number, out: Buffer, baseVersion: number, version: number): Promise<void> {
+    try {
+      await this.read(stripe, 1, out);
+      return;
+    } catch (err) {
+      if (MosaicError.from(err).code !== 'EUNAVAIL' || this.dist.layout.codec !== 'rs') throw err;
+    }
+    const shard = this.codec.shardBytes;
+    const replies: Buffer[][] = [];
+    try {
+      const got = await this.gather(this.dist.sids.slice(0, this.codec.k), stripe, 1, replies);
+      got.forEach(([g], i) => {
+        const o = g?.outcome;
+        if (!this.usable(g) || o?.state !== 'ok' || o.projection !== i || (o.version !== baseVersion && o.version !== version)) {
+          throw new MosaicError('EUNAVAIL', `stripe ${stripe} of ${this.dist.fid}: data shard ${i} is at neither version ${baseVersion} nor ${version}`);
+        }
+        g.payload!.copy(out, i * shard);
+      });
+    } finally {
+      for (const reply of replies) this.transport.release?.(reply);
+    }
   }
 
   /** Reads stripes [fromStripe, fromStripe + count) into out (count * stripeBytes); holes read as zeros. */
@@ -509,4 +676,22 @@ export class StripeIo {
     await this.codec.decode(projections, out);
     return true;
   }
+}
+
+/** Splits a sid's patch items at storaged's per-request limits (items and payload bytes). */
+function chunksOf<T extends { payload: Buffer }>(list: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const entry of list) {
+    if (current.length > 0 && (current.length >= STORAGED_LIMITS.patchItemsMax || bytes + entry.payload.length > STORAGED_LIMITS.patchBytesMax)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += entry.payload.length;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }

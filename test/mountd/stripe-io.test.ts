@@ -166,3 +166,101 @@ test('holes read as zeros; truncate frees stripes on every sid', async (t) => {
   t.true(out.subarray(0, f.io.codec.stripeBytes).equals(data));
   t.true(out.subarray(f.io.codec.stripeBytes).every((b) => b === 0));
 });
+
+// ---------------------------------------------------------------- patch (delta-parity partial writes)
+
+/** The stripe `old` with `ranges` taken from `fresh`. */
+function merged(old: Buffer, fresh: Buffer, ranges: readonly (readonly [number, number])[]): Buffer {
+  const out = Buffer.from(old);
+  for (const [a, b] of ranges) fresh.copy(out, a, a, b);
+  return out;
+}
+
+/** Reads the stripe with `down` sids unreachable (forcing decodes from parity), then brings them back. */
+async function readWith(f: ReturnType<typeof fixture>, stripe: number, down: number[]): Promise<Buffer> {
+  for (const sid of down) f.transport.state.set(sid, 'down');
+  const out = Buffer.alloc(f.io.codec.stripeBytes);
+  try {
+    await f.io.read(stripe, 1, out);
+  } finally {
+    for (const sid of down) f.transport.state.set(sid, 'up');
+    f.clock.nowMs += 5000;
+  }
+  return out;
+}
+
+test('rs 4+2 patch: ranges over two shards reach every slot; any k projections then decode the new stripe', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 11);
+  const old = [0, 1].map((s) => patterned(f.io.codec.stripeBytes, 20 + s));
+  await f.io.write(old.map((data, stripe) => ({ stripe, data, version: 5 })), false);
+  const fresh = patterned(f.io.codec.stripeBytes, 30);
+  const ranges: [number, number][] = [[100, 300], [SHARD - 10, SHARD + 500], [3 * SHARD + 7, 3 * SHARD + 8]];
+  const outcomes = await f.io.patch([{ stripe: 1, ranges, data: fresh, version: 6 }], true);
+  t.deepEqual(outcomes, [{ patched: true, baseVersion: 5 }]);
+  const expected = merged(old[1]!, fresh, ranges);
+  for (const sid of [1, 2, 3, 4, 5, 6]) t.is(f.transport.slots.get(sid)!.get(f.dist.fid)!.get(1)!.version, 6, `sid ${sid}`);
+  t.true((await readWith(f, 1, [])).equals(expected));
+  for (const down of [[1, 2], [3, 4], [1, 4], [2, 6], [1, 5]]) t.true((await readWith(f, 1, down)).equals(expected), `sids ${down} down`);
+  t.true((await readWith(f, 0, [1, 2])).equals(old[0]!), 'the other stripe is untouched');
+  // Payload bytes sent: the written bytes and small parity runs, not whole projections.
+  t.is(f.transport.patchCalls.get(5), 1);
+});
+
+test('rs patch: no patch when a home sid is down, the codec is mojette, or the stripe is a hole; a stale slot refuses it', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 12);
+  const data = patterned(f.io.codec.stripeBytes, 1);
+  const fresh = patterned(f.io.codec.stripeBytes, 2);
+  await f.io.write([{ stripe: 0, data, version: 5 }], false);
+  const patch = { stripe: 0, ranges: [[10, 20]] as [number, number][], data: fresh, version: 6 };
+  f.transport.state.set(6, 'down');
+  await f.io.read(0, 1, Buffer.alloc(f.io.codec.stripeBytes)).catch(() => undefined);
+  f.health.failed(6);
+  t.deepEqual(await f.io.patch([patch], false), [{ patched: false }]);
+  f.transport.state.set(6, 'up');
+  f.clock.nowMs += 5000;
+  t.deepEqual(await f.io.patch([{ ...patch, stripe: 3 }], false), [{ patched: false }], 'a hole');
+  const m = fixture('mojette', 4, 2, 2, SHARD, 12);
+  await m.io.write([{ stripe: 0, data, version: 5 }], false);
+  t.deepEqual(await m.io.patch([patch], false), [{ patched: false }]);
+  t.is(m.transport.patchCalls.size, 0);
+  // Shard 3 (untouched) holds an older version: its bump is refused, the others moved; the fallback repairs.
+  f.transport.slots.get(4)!.get(f.dist.fid)!.get(0)!.version = 4;
+  const [outcome] = await f.io.patch([patch], false);
+  t.deepEqual(outcome, { patched: false, baseVersion: 5 });
+  const base = Buffer.alloc(f.io.codec.stripeBytes);
+  await f.io.readHalfPatched(0, base, 5, 6);
+  const expected = merged(data, fresh, patch.ranges);
+  await f.io.write([{ stripe: 0, data: merged(base, fresh, patch.ranges), version: 7 }], false);
+  for (const down of [[], [1, 2], [5, 6]]) t.true((await readWith(f, 0, down)).equals(expected));
+});
+
+for (const fault of ['before', 'after'] as const) {
+  test(`rs 4+2 patch reaching only some slots (calls failing ${fault} applying): reads see the old or the new stripe whole, the fallback rewrite repairs`, async (t) => {
+    const failing = [[1], [5], [1, 5], [2, 3], [5, 6], [1, 2, 3], [4, 5, 6], [1, 3, 5], [1, 2, 3, 4, 5, 6]];
+    for (const sids of failing) {
+      const f = fixture('rs', 4, 2, 0, SHARD, 13);
+      const old = patterned(f.io.codec.stripeBytes, sids.length);
+      const fresh = patterned(f.io.codec.stripeBytes, 100 + sids.length);
+      const ranges: [number, number][] = [[SHARD + 5, SHARD + 1500], [2 * SHARD + 4000, 2 * SHARD + 4096]];
+      await f.io.write([{ stripe: 0, data: old, version: 5 }], false);
+      for (const sid of sids) f.transport.patchFaults.set(sid, fault);
+      const [outcome] = await f.io.patch([{ stripe: 0, ranges, data: fresh, version: 6 }], false);
+      f.transport.patchFaults.clear();
+      f.clock.nowMs += 5000;
+      t.false(outcome!.patched, `sids ${sids}`);
+      const expected = merged(old, fresh, ranges);
+      const atNew = [1, 2, 3, 4, 5, 6].filter((sid) => f.transport.slots.get(sid)!.get(f.dist.fid)!.get(0)!.version === 6).length;
+      t.is(atNew, fault === 'after' ? 6 : 6 - sids.length, `sids ${sids}: slots at the new version`);
+      // Any read sees one whole version: new with k or more new slots, old with k or more old ones, else EUNAVAIL (never a mix).
+      const read = await readWith(f, 0, []).catch((err: { code?: string }) => err.code);
+      if (atNew >= 4) t.true(Buffer.isBuffer(read) && read.equals(expected), `sids ${sids}: new`);
+      else if (6 - atNew >= 4) t.true(Buffer.isBuffer(read) && read.equals(old), `sids ${sids}: old`);
+      else t.is(read, 'EUNAVAIL', `sids ${sids}: split`);
+      // The fallback: the base (half-patched or not), the written ranges over it, a newer version everywhere.
+      const base = Buffer.alloc(f.io.codec.stripeBytes);
+      await f.io.readHalfPatched(0, base, outcome!.baseVersion!, 6);
+      await f.io.write([{ stripe: 0, data: merged(base, fresh, ranges), version: 7 }], false);
+      for (const down of [[], [1, 2], [3, 6], [5, 6]]) t.true((await readWith(f, 0, down)).equals(expected), `sids ${sids}, then ${down} down`);
+    }
+  });
+}

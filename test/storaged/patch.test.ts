@@ -14,7 +14,7 @@ import * as storaged from '../../common/protocol/storaged.js';
 import type { PatchItem } from '../../common/protocol/storaged.js';
 import { realFileIo, type FileIo } from '../../storaged/file-io.js';
 import { OpenFiles } from '../../storaged/open-files.js';
-import { xorInto } from '../../storaged/slot-patch.js';
+import { xorInto } from '../../codec/xor.js';
 import { SlotStore } from '../../storaged/slot-store.js';
 import { createStoreMetrics } from '../../storaged/store-metrics.js';
 import { item, startStoraged, tempDir } from './helpers.js';

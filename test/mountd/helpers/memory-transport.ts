@@ -9,7 +9,7 @@
  */
 import { MosaicError } from '../../../common/errors.js';
 import type { Sid } from '../../../common/ids.js';
-import type { ReadArgs, ReadOutcome, ReadResult, TruncateArgs, WriteArgs, WriteResult } from '../../../common/protocol/storaged.js';
+import type { PatchArgs, PatchResult, ReadArgs, ReadOutcome, ReadResult, TruncateArgs, WriteArgs, WriteResult } from '../../../common/protocol/storaged.js';
 import type { CodecName } from '../../../common/protocol/types.js';
 import type { ProjectionTransport } from '../../../mountd/data/projection-transport.js';
 import type { Random } from './seeded-random.js';
@@ -32,6 +32,12 @@ export class MemoryTransport implements ProjectionTransport {
   readonly readCalls = new Map<Sid, number>();
   /** Read payloads given back through release(). */
   released = 0;
+  /**
+   * Patch faults per sid: 'before' fails the call untouched, 'after' applies
+   * it and then fails the call (the reply was lost).
+   */
+  readonly patchFaults = new Map<Sid, 'before' | 'after'>();
+  readonly patchCalls = new Map<Sid, number>();
   /** Probability that any call fails (ECLOSED) before touching the node. */
   failRate = 0;
   private readonly random: Random;
@@ -67,6 +73,38 @@ export class MemoryTransport implements ProjectionTransport {
         return { status: 'ok' as const };
       }),
     };
+  }
+
+  /** storaged.patch's rules (storaged/slot-patch.ts): only from the exact base version of the same projection; a slot already at the version is ok. */
+  async patch(sid: Sid, args: PatchArgs, payloads: Buffer[], timeoutMs: number): Promise<PatchResult> {
+    await Promise.resolve();
+    this.patchCalls.set(sid, (this.patchCalls.get(sid) ?? 0) + 1);
+    this.check(sid, timeoutMs);
+    const fault = this.patchFaults.get(sid);
+    if (fault === 'before') throw new MosaicError('ECLOSED', `sid ${sid}: injected patch failure`);
+    const outcomes = args.items.map((item, i) => {
+      const slot = this.fileOf(sid, item.fid).get(item.stripe);
+      if (!slot) return { status: 'failed' as const, code: 'ESTALE' as const };
+      if (slot.corrupt) return { status: 'failed' as const, code: 'ECORRUPT' as const };
+      const same = slot.codec === item.codec && slot.k === item.k && slot.m === item.m && slot.projection === item.projection;
+      if (same && slot.version === item.version) return { status: 'ok' as const };
+      if (!same || slot.version !== item.baseVersion) return { status: 'failed' as const, code: 'ESTALE' as const, storedVersion: slot.version };
+      const payload = Buffer.from(slot.payload);
+      let at = 0;
+      for (const { offsetBytes, lengthBytes } of item.ranges) {
+        if (offsetBytes + lengthBytes > payload.length) return { status: 'failed' as const, code: 'EINVAL' as const };
+        for (let b = 0; b < lengthBytes; b++) {
+          const byte = payloads[i]![at + b]!;
+          payload[offsetBytes + b] = item.op === 'xor' ? payload[offsetBytes + b]! ^ byte : byte;
+        }
+        at += lengthBytes;
+      }
+      slot.payload = payload;
+      slot.version = item.version;
+      return { status: 'ok' as const };
+    });
+    if (fault === 'after') throw new MosaicError('ECLOSED', `sid ${sid}: injected loss of a patch reply`);
+    return { outcomes };
   }
 
   async read(sid: Sid, args: ReadArgs, timeoutMs: number): Promise<{ result: ReadResult; payloads: Buffer[] }> {

@@ -69,6 +69,8 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
     const placement = new Placement({ map, exports, random, minFreeBytes: config.minFreeBytes });
     const namespace = new Namespace(db, { placement, exports, capacity: new VolumeCapacityFromNodes(map) });
     closers.push(async () => namespace.close());
+    const indexed = await namespace.ensureSidIndex();
+    if (indexed > 0) logger.info(`sid -> files index built: ${indexed} entries`);
     exports.attachRoots({
       createExportRoot: (exportId) => namespace.createExportRoot(exportId),
       isExportEmpty: async (exportId) => {

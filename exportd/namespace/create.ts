@@ -66,6 +66,7 @@ async function makeNode(store: NamespaceStore, exportId: number, caller: Caller,
     if (isRegular(inode.mode)) {
       const dist: Distribution = await store.ports.placement.placeFile(exportId);
       inode.dist = dist;
+      tx.indexDist(ino, undefined, dist);
       if (node.openSessionId !== undefined && ((node.openFlags ?? 0) & O_ACCMODE) !== O_RDONLY) inode.writeGen = 1;
     }
     tx.putInode(inode);

@@ -12,12 +12,15 @@
  *   orphans table: unlinked while open); no orphan entry without such an inode;
  * - each export's stored usage equals the sum of its regular files' sizes and
  *   its inode count; each inode's xattr count and bytes match its xattrs;
- * - the stored ino limit is above every ino in use (no ino can be reused).
+ * - the stored ino limit is above every ino in use (no ino can be reused);
+ * - the sid -> files index lists exactly the sids of every distribution; it
+ *   is derived data, so a difference is fixed (sid-index.ts) and reported.
  */
 import { INO_LIMIT_KEY } from './inode-allocator.js';
 import { isDir, isRegular, S_IFMT } from './modes.js';
 import { inoOfKey, nameOfKey, type InodeRecord, type Usage } from './records.js';
 import type { NamespaceStore } from './store.js';
+import { checkSidIndex } from './sid-index.js';
 import { usageKey } from './usage.js';
 
 export interface FsckReport {
@@ -149,6 +152,8 @@ export async function fsck(store: NamespaceStore): Promise<FsckReport> {
 
   const limit = (await store.meta.get(INO_LIMIT_KEY)) as number | undefined;
   if (counts.inodes > 0 && (limit === undefined || limit <= maxIno)) problem(`ino limit ${limit} is not above the largest ino ${maxIno}`);
+
+  for (const fix of await checkSidIndex(store, inodes)) problem(fix);
 
   for await (const _ of store.deletions.scan()) counts.deletionsQueued++;
   if (problemCount > problems.length) problems.push(`... and ${problemCount - problems.length} more problems`);

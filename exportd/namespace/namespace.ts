@@ -30,6 +30,7 @@ import { readdir } from './readdir.js';
 import * as repairs from './repairs.js';
 import * as removes from './remove.js';
 import { rename } from './rename.js';
+import * as sidIndex from './sid-index.js';
 import { NamespaceStore, systemClock, type Clock } from './store.js';
 import * as xattrs from './xattrs.js';
 
@@ -118,6 +119,10 @@ export class Namespace {
   finishRepair(ino: number, token: string): Promise<repairs.FinishOutcome> { return repairs.finishRepair(this.store, ino, token); }
   takeRepairs(afterIno: number, limit: number): Promise<RepairRecord[]> { return repairs.takeRepairs(this.store, afterIno, limit); }
   scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }> { return repairs.scanFiles(this.store, afterIno, limit); }
+  /** Files with a slot on `sid` in ino order (sid-index.ts): what a node's removal, drain or rebuild visits. */
+  filesOnSid(sid: Sid, afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }> { return sidIndex.filesOnSid(this.store, sid, afterIno, limit); }
+  /** Builds the sid -> files index of a database from before it; call once at start, before serving. */
+  ensureSidIndex(): Promise<number> { return sidIndex.ensureSidIndex(this.store); }
   /** A regular file's inode by ino alone (the repair worker has no export context). */
   fileOf(ino: number): Promise<InodeRecord | undefined> { return this.store.inodes.get(inoKey(ino)); }
 

@@ -11,6 +11,9 @@
  * - orphans:   inoKey(ino)            -> { sinceMs }   (nlink 0, still open)
  * - deletions: time-ordered key       -> DeletionRecord (work for the deletion worker)
  * - repairs:   inoKey(ino)            -> RepairRecord   (work for the repair worker, one per file)
+ * - sid-files: sidKey(sid)/inoKey(ino) -> ino            (every sid of every distribution: the files
+ *              a node removal, drain or rebuild must visit, without a walk over the namespace)
+ *              ns-meta "sid-index" -> SID_INDEX_VERSION once built (sid-index.ts)
  *
  * inoKey is 13 lowercase hex digits (inos stay below 2^52), so keys sort
  * numerically and "<ino>/" is a prefix no other inode shares: names hold no
@@ -111,6 +114,17 @@ export const INO_MAX = 2 ** 52 - 1;
 
 export function inoKey(ino: number): string {
   return ino.toString(16).padStart(13, '0');
+}
+
+/** Sids are 1..65535: four hex digits sort numerically. */
+export function sidFileKey(sid: number, ino: number): string {
+  return `${sid.toString(16).padStart(4, '0')}/${inoKey(ino)}`;
+}
+
+/** Range bounds of a sid's index keys strictly after `afterIno` (0: from the first). */
+export function sidFilesRange(sid: number, afterIno: number): { gt: string; lt: string } {
+  const prefix = `${sid.toString(16).padStart(4, '0')}/`;
+  return { gt: afterIno === 0 ? prefix : sidFileKey(sid, afterIno), lt: `${sid.toString(16).padStart(4, '0')}0` };
 }
 
 export function dentryKey(parent: number, name: string): string {

@@ -84,6 +84,7 @@ export async function redistribute(store: NamespaceStore, report: RepairReport, 
     const sids = plan(fresh.dist);
     if (!sids) return false;
     const dist = { ...fresh.dist, sids };
+    tx.indexDist(fresh.ino, fresh.dist, dist);
     fresh.dist = dist;
     tx.putInode(fresh);
     const existing = await store.repairs.get(inoKey(report.ino));
@@ -127,6 +128,7 @@ export async function relocate(store: NamespaceStore, relocation: Relocation): P
       return false;
     }
     for (const { from, to } of moves) sids[sids.indexOf(from)] = to;
+    tx.indexDist(ino, fresh.dist, { ...fresh.dist, sids });
     fresh.dist = { ...fresh.dist, sids };
     tx.putInode(fresh);
     tx.queueDeletion({ fid: fresh.dist.fid, sids: moves.map(({ from }) => from), kind: 'delete', writeGen: fresh.writeGen });

@@ -13,13 +13,14 @@
 import { randomBytes } from 'node:crypto';
 import { MosaicError } from '../../common/errors.js';
 import type { Timespec } from '../../common/protocol/exportd-namespace.js';
+import type { Distribution } from '../../common/protocol/types.js';
 import type { MetadataDb, Table, WriteOp } from '../db/metadata-db.js';
 import { InodeAllocator } from './inode-allocator.js';
 import { InodeLocks } from './locks.js';
 import { isDir, isRegular } from './modes.js';
 import type { ExportInfo, NamespacePorts } from './ports.js';
 import {
-  childRange, dentryKey, inoKey,
+  childRange, dentryKey, inoKey, sidFileKey,
   type DeletionRecord, type DentryRecord, type InodeRecord, type OrphanRecord, type RepairRecord, type Usage,
 } from './records.js';
 import { SessionTable } from './sessions.js';
@@ -84,6 +85,14 @@ export class Tx {
     this.ops.push(this.store.deletions.put(key, record));
   }
 
+  /** Keeps the sid -> files index in step with a file's distribution going from `before` to `after` (undefined: none). */
+  indexDist(ino: number, before: Distribution | undefined, after: Distribution | undefined): void {
+    const old = new Set(before?.sids ?? []);
+    const next = new Set(after?.sids ?? []);
+    for (const sid of old) if (!next.has(sid)) this.ops.push(this.store.sidFiles.del(sidFileKey(sid, ino)));
+    for (const sid of next) if (!old.has(sid)) this.ops.push(this.store.sidFiles.put(sidFileKey(sid, ino), ino));
+  }
+
   push(op: WriteOp): void {
     this.ops.push(op);
   }
@@ -105,6 +114,7 @@ export class NamespaceStore {
   readonly orphans: Table<OrphanRecord>;
   readonly deletions: Table<DeletionRecord>;
   readonly repairs: Table<RepairRecord>;
+  readonly sidFiles: Table<number>;
   readonly locks = new InodeLocks();
   readonly allocator: InodeAllocator;
   readonly usage: UsageCounters;
@@ -121,6 +131,7 @@ export class NamespaceStore {
     this.orphans = db.table('orphans');
     this.deletions = db.table('deletions');
     this.repairs = db.table('repairs');
+    this.sidFiles = db.table('sid-files');
     this.allocator = new InodeAllocator(db, this.meta as Table<number>);
     this.usage = new UsageCounters(this.meta as Table<Usage>);
     this.sessions = new SessionTable(options.leaseMs);
@@ -228,7 +239,10 @@ export class NamespaceStore {
       for (const [key] of await this.xattrs.entries(childRange(inode.ino))) tx.push(this.xattrs.del(key));
     }
     if (inode.nlink === 0) tx.push(this.orphans.del(inoKey(inode.ino)));
-    if (inode.dist) tx.queueDeletion({ fid: inode.dist.fid, sids: inode.dist.sids, kind: 'delete', writeGen: inode.writeGen });
+    if (inode.dist) {
+      tx.queueDeletion({ fid: inode.dist.fid, sids: inode.dist.sids, kind: 'delete', writeGen: inode.writeGen });
+      tx.indexDist(inode.ino, inode.dist, undefined);
+    }
     tx.usage.inodes -= 1;
     if (isRegular(inode.mode)) tx.usage.bytes -= inode.size;
   }

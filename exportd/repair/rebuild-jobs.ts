@@ -1,7 +1,8 @@
 /**
  * Rebuild jobs: a node removed, drained or rebuilt in place. A job walks
- * every file (ino order, from a persisted cursor) and, for each file with a
- * projection on the node's sids, changes its distribution (remove, drain:
+ * the files with a projection on the node's sids (the sid -> files index,
+ * sid by sid in ino order, from a persisted cursor) and, for each, changes
+ * its distribution (remove, drain:
  * replacement.ts) or just queues it (rebuild), in one batch per file; the
  * repair worker then re-creates the projections. Progress is the count of
  * the job's files no longer on the repair queue.
@@ -9,7 +10,9 @@
  * Invariants:
  * - a job record is written before its first file is planned and its
  *   cursor after each page, so exportd restarting mid-plan resumes where it
- *   stopped (planning a file twice is harmless: its sid is already gone);
+ *   stopped (planning a file twice is harmless: its sid is already gone; a
+ *   file on two of the node's sids is seen twice, the second time without
+ *   them, or queued again for a rebuild in place, which merges);
  * - remove forgets the node only after every file is planned (until then
  *   the node's sids still name it in the map);
  * - drain never lowers redundancy: the draining sid stays a read source of
@@ -30,7 +33,7 @@ import { codecOf } from './file-repair.js';
 import { replacementSids } from './replacement.js';
 
 export interface RebuildNamespacePort {
-  scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
+  filesOnSid(sid: Sid, afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
   redistribute(report: RepairReport, plan: (dist: Distribution) => Sid[] | undefined): Promise<boolean>;
   queueRepair(report: RepairReport): Promise<boolean>;
   takeRepairs(afterIno: number, limit: number): Promise<RepairRecord[]>;
@@ -44,6 +47,8 @@ interface JobRecord {
   state: RebuildState;
   startedMs: number;
   finishedMs: number;
+  /** Where planning stands: sids[cursorSid] (absent in records from before the index: 0), files after cursorIno. */
+  cursorSid?: number;
   cursorIno: number;
   filesTotal: number;
   filesStuck: number;
@@ -210,7 +215,9 @@ export class RebuildJobs {
   private async planAll(job: JobRecord): Promise<void> {
     const leaving = new Set(job.sids);
     while (job.state === 'planning' && !this.stopped) {
-      const { files, lastIno } = await this.options.namespace.scanFiles(job.cursorIno, this.options.pageFiles);
+      const sid = job.sids[job.cursorSid ?? 0];
+      if (sid === undefined) break;
+      const { files, lastIno } = await this.options.namespace.filesOnSid(sid, job.cursorIno, this.options.pageFiles);
       for (const inode of files) {
         const hit = inode.dist!.sids.filter((sid) => leaving.has(sid));
         if (hit.length === 0) continue;
@@ -221,8 +228,12 @@ export class RebuildJobs {
           job.filesStuck++;
         }
       }
-      if (lastIno === undefined) break;
-      job.cursorIno = lastIno;
+      if (lastIno === undefined) {
+        job.cursorSid = (job.cursorSid ?? 0) + 1;
+        job.cursorIno = 0;
+      } else {
+        job.cursorIno = lastIno;
+      }
       await this.options.db.commit([this.table.put(jobKey(job.jobId), job)]);
     }
     if (this.stopped || job.state !== 'planning') return;

@@ -9,11 +9,14 @@
  *    zeros for holes and for bytes between an old and a grown size; a
  *    non-sequential read of part of a stripe held only by storage fetches
  *    just that part, and is redone whole if storage changed meanwhile;
- *  - a stripe is written to storage whole: a dirty stripe that the writes
- *    covered entirely is queued for flushing at once, in the background; a
- *    partial one is read, merged and re-encoded at flush time (RMW), unless
- *    the bytes it misses lie past what storage holds (storedBytes), which
- *    are zeros;
+ *  - a dirty stripe that the writes covered entirely is queued for
+ *    flushing at once, in the background; a partial one is read, merged and
+ *    re-encoded at flush time (RMW), unless the bytes it misses lie past
+ *    what storage holds (storedBytes), which are zeros; an rs stripe written
+ *    in a few ranges covering at most PATCH_SHARE_MAX of it, all below
+ *    storedBytes, leaves as a delta-parity patch (StripeIo.patch: only the
+ *    written bytes and their parity deltas move), and is rewritten whole
+ *    with a newer version when the patch did not reach every home sid;
  *  - queued stripes leave in batches of up to flushBatchBytesMax (one
  *    storaged call per sid for the whole batch, not one per stripe): FUSE
  *    hands writes over one 128 KiB request at a time, so a sequential
@@ -47,7 +50,7 @@ import { MosaicError } from '../../common/errors.js';
 import type { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { StripeGeometry, type StripeSpan } from './stripe-math.js';
-import type { StripeIo, WriteReport } from './stripe-io.js';
+import type { PatchUndo, StripeIo, WriteReport } from './stripe-io.js';
 import type { VersionSource } from './stripe-versions.js';
 
 export interface FileDataOptions {
@@ -66,6 +69,24 @@ export interface FileDataOptions {
  * dominating its per-byte cost; larger batches only delay the first bytes.
  */
 export const FLUSH_BATCH_BYTES_MAX = 1024 * 1024;
+
+/**
+ * A dirty stripe whose writes cover at most this share of it, all inside
+ * what storage holds, is flushed as a delta-parity patch (rs only,
+ * StripeIo.patch): the old bytes of its ranges are read and n small patches
+ * sent, instead of reading k projections and writing n whole ones. Past a
+ * quarter, a patch moves about as many bytes as the read-modify-write and
+ * costs more calls.
+ */
+const PATCH_SHARE_MAX = 1 / 4;
+/** Ranges of one patched stripe (a scattered writer's stripe is rewritten whole instead). */
+const PATCH_RANGES_MAX = 64;
+/**
+ * Patched stripes per batch, as a multiple of a full-stripe batch: a patch
+ * moves a few KiB per sid, so storaged's per-call cost is what a larger
+ * batch shares out.
+ */
+const PATCH_BATCH_FACTOR = 8;
 
 /** How long full stripes wait for the rest of their batch once writes stop arriving. */
 const BATCH_WAIT_MS = 20;
@@ -445,7 +466,8 @@ export class FileData {
     let started = 0;
     for (const entry of [...this.dirty.values()].sort((a, b) => a.seq - b.seq)) {
       if (started >= target) break;
-      started += this.dirtyBytes;
+      // Patched stripes fill a batch PATCH_BATCH_FACTOR times over: count them so, or the slots idle.
+      started += this.patchable(entry) ? this.dirtyBytes / PATCH_BATCH_FACTOR : this.dirtyBytes;
       void this.startFlush(entry.stripe, false);
     }
   }
@@ -505,11 +527,16 @@ export class FileData {
     while (this.flushesRunning < this.options.flushStripesMax && this.queued.size > 0) {
       const batch: DirtyStripe[] = [];
       let durable = false;
+      let whole = 0;
+      let patches = 0;
       for (const [stripe, wantsDurable] of this.queued) {
-        if (batch.length >= this.batchStripesMax) break;
-        this.queued.delete(stripe);
         const entry = this.dirty.get(stripe);
+        const patch = entry !== undefined && this.patchable(entry);
+        if (patch ? patches >= this.batchStripesMax * PATCH_BATCH_FACTOR : whole >= this.batchStripesMax) break;
+        this.queued.delete(stripe);
         if (entry) {
+          if (patch) patches++;
+          else whole++;
           this.dirty.delete(stripe);
           batch.push(entry);
           durable ||= wantsDurable;
@@ -542,13 +569,41 @@ export class FileData {
     for (const entry of entries) this.flushing.set(entry.stripe, { entry, done });
   }
 
+  /**
+   * Whether the stripe leaves as a delta-parity patch: rs, written in a few
+   * small ranges, all below storedBytes (past it, storage holds zeros that a
+   * patch cannot change: slots may be absent there).
+   */
+  private patchable(entry: DirtyStripe): boolean {
+    if (this.edges.io.dist.layout.codec !== 'rs' || entry.ranges.length === 0 || entry.ranges.length > PATCH_RANGES_MAX) return false;
+    let bytes = 0;
+    for (const [start, end] of entry.ranges) bytes += end - start;
+    const stored = this.storedBytes - this.geometry.stripeStart(entry.stripe);
+    return bytes <= this.geometry.stripeBytes * PATCH_SHARE_MAX && entry.ranges[entry.ranges.length - 1]![1] <= stored;
+  }
+
   private async flushBatch(entries: DirtyStripe[], durable: boolean, previous: (Promise<void> | undefined)[]): Promise<void> {
     await Promise.all(previous);
     const bases: Buffer[] = [];
     let report: WriteReport;
     const startSeq = ++this.writeSeq;
     try {
-      const datas = await Promise.all(entries.map(async (entry) => {
+      // Small writes first, as patches; those not patched join the whole-stripe writes with a newer version.
+      const patchable = entries.filter((entry) => this.patchable(entry));
+      const whole = entries.filter((entry) => !patchable.includes(entry));
+      const halfPatched = new Map<DirtyStripe, PatchUndo>();
+      if (patchable.length > 0) {
+        const version = await this.edges.versions.next();
+        this.storeEpoch++;
+        const outcomes = await this.edges.io.patch(patchable.map((entry) => ({ stripe: entry.stripe, ranges: entry.ranges, data: entry.data, version })), durable);
+        outcomes.forEach((outcome, i) => {
+          if (outcome.patched) return;
+          const entry = patchable[i]!;
+          whole.push(entry);
+          if (outcome.undo) halfPatched.set(entry, outcome.undo);
+        });
+      }
+      const datas = await Promise.all(whole.map(async (entry) => {
         if (isFull(entry.ranges, this.geometry.stripeBytes)) return entry.data;
         if (!needsBase(entry.ranges, this.storedBytes - this.geometry.stripeStart(entry.stripe))) {
           // Storage holds zeros where no write landed: so must the stripe written.
@@ -557,13 +612,18 @@ export class FileData {
         }
         const base = this.takeStripe();
         bases.push(base);
-        await this.edges.io.read(entry.stripe, 1, base);
+        const half = halfPatched.get(entry);
+        if (half) await this.edges.io.readHalfPatched(entry.stripe, base, half);
+        else await this.edges.io.read(entry.stripe, 1, base);
         overlay(base, entry);
         return base;
       }));
-      const version = await this.edges.versions.next();
-      this.storeEpoch++;
-      report = await this.edges.io.write(entries.map((entry, i) => ({ stripe: entry.stripe, data: datas[i]!, version })), durable);
+      report = { degraded: false };
+      if (whole.length > 0) {
+        const version = await this.edges.versions.next();
+        this.storeEpoch++;
+        report = await this.edges.io.write(whole.map((entry, i) => ({ stripe: entry.stripe, data: datas[i]!, version })), durable);
+      }
     } finally {
       // StripeIo is done with the bases either way (encoded, or failed before or while encoding).
       for (const base of bases) this.edges.buffers?.release(base);

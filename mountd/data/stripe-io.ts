@@ -46,9 +46,9 @@
  * k or more V' slots, else the old one. The caller then rewrites the stripe
  * whole with a still newer version (the fallback), which repairs either
  * case; when neither version has k slots (a split such as 3 and 3 for 4+2,
- * which a failed whole-stripe write can leave too), readHalfPatched()
- * rebuilds the base from the k data shards at V or V' (they differ only
- * inside the written ranges, which the caller overlays).
+ * which a failed whole-stripe write can leave too, or a stripe that was
+ * already degraded), readHalfPatched() turns the V' slots back into V with
+ * the deltas it kept (XOR is its own inverse) and decodes V.
  */
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
@@ -112,8 +112,16 @@ export interface StripePatch {
 export interface PatchOutcome {
   /** Every home sid took the patch: the stripe is at the new version everywhere. */
   patched: boolean;
-  /** The version patched from, once some slot may have taken the patch (see readHalfPatched). */
-  baseVersion?: number;
+  /** Once some slot may have taken the patch (not patched): what readHalfPatched needs. */
+  undo?: PatchUndo;
+}
+
+/** How to turn a slot a patch took back into its base version's bytes. */
+export interface PatchUndo {
+  baseVersion: number;
+  version: number;
+  /** deltas[p] XORed into projection p at `version` gives it at `baseVersion` (zero outside the patched ranges). */
+  deltas: Buffer[];
 }
 
 export interface WriteReport {
@@ -238,7 +246,7 @@ export class StripeIo {
     const replies: Buffer[][] = [];
     const plans: (PatchItem[] | undefined)[] = [];
     const payloads: Buffer[][] = [];
-    const bases: (number | undefined)[] = [];
+    const undos: (PatchUndo | undefined)[] = [];
     try {
       const reads = await Promise.all(stripes.map((s) => Promise.all(Array.from({ length: k }, async (_, i) => {
         const mine = shardRanges(s.ranges, i, shardBytes);
@@ -293,7 +301,8 @@ export class StripeIo {
         });
         plans[at] = items;
         payloads[at] = bytes;
-        bases[at] = version;
+        const deltas = Array.from({ length: k }, (_, i) => delta.subarray(i * shardBytes, (i + 1) * shardBytes));
+        undos[at] = { baseVersion: version, version: s.version, deltas: [...deltas, ...parity] };
       }));
     } finally {
       for (const reply of replies) this.transport.release?.(reply);
@@ -319,34 +328,43 @@ export class StripeIo {
         }
       }
     }));
-    return stripes.map((_, at) => (plans[at] === undefined ? { patched: false } : { patched: acks[at] === n, baseVersion: bases[at] }));
+    return stripes.map((_, at) => {
+      if (plans[at] === undefined) return { patched: false };
+      return acks[at] === n ? { patched: true } : { patched: false, undo: undos[at] };
+    });
   }
 
   /**
-   * The base for rewriting a stripe whose patch from `baseVersion` to
-   * `version` reached only some slots: read() when a version has k
-   * projections, else the k data shards whole, each at either version
-   * (rs: they differ only inside the patch's ranges, which the caller
-   * overlays with its bytes). EUNAVAIL when neither works.
+   * The base for rewriting a stripe whose patch reached only some slots:
+   * read() when one version has k projections, else every sid's slot,
+   * each one the patch took turned back into its base version with
+   * undo.deltas, decoded as the base version. The caller overlays its
+   * written ranges on either. EUNAVAIL when fewer than k slots hold the
+   * base version or the patch's.
    */
-  async readHalfPatched(stripe: number, out: Buffer, baseVersion: number, version: number): Promise<void> {
+  async readHalfPatched(stripe: number, out: Buffer, undo: PatchUndo): Promise<void> {
     try {
       await this.read(stripe, 1, out);
       return;
     } catch (err) {
-      if (MosaicError.from(err).code !== 'EUNAVAIL' || this.dist.layout.codec !== 'rs') throw err;
+      if (MosaicError.from(err).code !== 'EUNAVAIL') throw err;
     }
-    const shard = this.codec.shardBytes;
     const replies: Buffer[][] = [];
     try {
-      const got = await this.gather(this.dist.sids.slice(0, this.codec.k), stripe, 1, replies);
-      got.forEach(([g], i) => {
-        const o = g?.outcome;
-        if (!this.usable(g) || o?.state !== 'ok' || o.projection !== i || (o.version !== baseVersion && o.version !== version)) {
-          throw new MosaicError('EUNAVAIL', `stripe ${stripe} of ${this.dist.fid}: data shard ${i} is at neither version ${baseVersion} nor ${version}`);
-        }
-        g.payload!.copy(out, i * shard);
-      });
+      const got = await this.gather(this.dist.sids, stripe, 1, replies);
+      const base: Gathered[] = [];
+      for (const [g] of got) {
+        if (!this.usable(g)) continue;
+        const { version, projection } = g.outcome;
+        if (version !== undo.baseVersion && version !== undo.version) continue;
+        if (base.some((h) => (h.outcome as { projection: number }).projection === projection)) continue;
+        const payload = Buffer.from(g.payload!);
+        if (version === undo.version) xorInto(payload, undo.deltas[projection]!);
+        base.push({ outcome: { ...g.outcome, version: undo.baseVersion }, payload });
+      }
+      if (!(await this.rebuild(base, out))) {
+        throw new MosaicError('EUNAVAIL', `stripe ${stripe} of ${this.dist.fid}: fewer than ${this.codec.k} projections at version ${undo.baseVersion} or ${undo.version}`);
+      }
     } finally {
       for (const reply of replies) this.transport.release?.(reply);
     }

@@ -252,3 +252,73 @@ test('sequential reads served from read-ahead see writes made after the read-ahe
   }
   data.close();
 });
+
+for (const seed of [21, 22, 23]) {
+  test(`rs 4+2+1 seed ${seed}: fsx of small writes (delta-parity patches) with patch calls failing before or after applying, and nodes going down`, async (t) => {
+    t.log(`seed ${seed}`);
+    const f = fixture('rs', 4, 2, 1, SHARD, seed);
+    const budget = new MemoryBudget(16 * f.io.codec.stripeBytes * 2.5);
+    const data = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 });
+    const random = seededRandom(seed * 1000);
+    const sids = f.dist.sids;
+    let patchCalls = 0;
+    const afterStep = async () => {
+      // Patch faults change only between flushes, like node states; at most m sids fault or are down at once.
+      if (random() < 0.1) {
+        await data.flush(false);
+        patchCalls += [...f.transport.patchCalls.values()].reduce((a, b) => a + b, 0);
+        f.transport.patchCalls.clear();
+        f.transport.patchFaults.clear();
+        for (const sid of sids) f.transport.state.set(sid, 'up');
+        f.clock.nowMs += 5000;
+        const faulty = [...sids].sort(() => random() - 0.5).slice(0, randomInt(random, 3));
+        for (const sid of faulty) {
+          const kind = random();
+          if (kind < 0.4) f.transport.patchFaults.set(sid, 'before');
+          else if (kind < 0.8) f.transport.patchFaults.set(sid, 'after');
+          else f.transport.state.set(sid, 'down');
+        }
+      }
+    };
+    const counts = await runFsx(target(data, f), new BufferFile(), {
+      seed, ops: 1500, sizeMaxBytes: 24 * f.io.codec.stripeBytes, writeBytesMax: f.io.codec.stripeBytes / 8, fullCheckEvery: 25, afterStep,
+    });
+    t.true(counts.write > 500, JSON.stringify(counts));
+    await data.flush(true);
+    data.close();
+    t.is(budget.usedBytes, 0, 'all memory returned');
+    t.true(patchCalls > 0, 'some stripes left as patches');
+    t.log(`${JSON.stringify(counts)}, ${patchCalls} patch calls`);
+  });
+}
+
+test('small random writes into a stored rs file leave as patches, batched: no whole-stripe reads or writes', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 31);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const budget = new MemoryBudget(256 * stripeBytes * 2.5);
+  const data = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 });
+  const shadow = patterned(64 * stripeBytes, 5);
+  await data.write(0, shadow);
+  await data.flush(false);
+  const wholeWritesBefore = [...f.transport.slots.values()].length;
+  f.transport.readCalls.clear();
+  const random = seededRandom(32);
+  for (let i = 0; i < 200; i++) {
+    const offset = randomInt(random, shadow.length - 512);
+    const bytes = patterned(1 + randomInt(random, 512), 100 + i);
+    bytes.copy(shadow, offset);
+    await data.write(offset, bytes);
+  }
+  await data.flush(true);
+  // 200 writes over 64 stripes: one patch call per sid per batch (32 stripes), not one call per stripe.
+  for (const sid of [1, 2, 3, 4, 5, 6]) t.true((f.transport.patchCalls.get(sid) ?? 0) <= 4, `sid ${sid}: ${f.transport.patchCalls.get(sid)} patch calls`);
+  t.is(wholeWritesBefore, 6);
+  data.close();
+  const fresh = fileData(f, new MemoryBudget(64 * stripeBytes), { readAheadStripes: 4, flushStripesMax: 4 }, undefined, shadow.length);
+  t.true((await fresh.read(0, shadow.length)).equals(shadow));
+  // Parity is right too: with two data sids down every stripe decodes from parity.
+  f.transport.state.set(1, 'down');
+  f.transport.state.set(3, 'down');
+  const degraded = fileData(f, new MemoryBudget(64 * stripeBytes), { readAheadStripes: 4, flushStripesMax: 4 }, undefined, shadow.length);
+  t.true((await degraded.read(0, shadow.length)).equals(shadow));
+});

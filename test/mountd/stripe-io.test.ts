@@ -196,7 +196,7 @@ test('rs 4+2 patch: ranges over two shards reach every slot; any k projections t
   const fresh = patterned(f.io.codec.stripeBytes, 30);
   const ranges: [number, number][] = [[100, 300], [SHARD - 10, SHARD + 500], [3 * SHARD + 7, 3 * SHARD + 8]];
   const outcomes = await f.io.patch([{ stripe: 1, ranges, data: fresh, version: 6 }], true);
-  t.deepEqual(outcomes, [{ patched: true, baseVersion: 5 }]);
+  t.deepEqual(outcomes, [{ patched: true }]);
   const expected = merged(old[1]!, fresh, ranges);
   for (const sid of [1, 2, 3, 4, 5, 6]) t.is(f.transport.slots.get(sid)!.get(f.dist.fid)!.get(1)!.version, 6, `sid ${sid}`);
   t.true((await readWith(f, 1, [])).equals(expected));
@@ -226,9 +226,10 @@ test('rs patch: no patch when a home sid is down, the codec is mojette, or the s
   // Shard 3 (untouched) holds an older version: its bump is refused, the others moved; the fallback repairs.
   f.transport.slots.get(4)!.get(f.dist.fid)!.get(0)!.version = 4;
   const [outcome] = await f.io.patch([patch], false);
-  t.deepEqual(outcome, { patched: false, baseVersion: 5 });
+  t.false(outcome!.patched);
+  t.like(outcome!.undo, { baseVersion: 5, version: 6 });
   const base = Buffer.alloc(f.io.codec.stripeBytes);
-  await f.io.readHalfPatched(0, base, 5, 6);
+  await f.io.readHalfPatched(0, base, outcome!.undo!);
   const expected = merged(data, fresh, patch.ranges);
   await f.io.write([{ stripe: 0, data: merged(base, fresh, patch.ranges), version: 7 }], false);
   for (const down of [[], [1, 2], [5, 6]]) t.true((await readWith(f, 0, down)).equals(expected));
@@ -258,9 +259,36 @@ for (const fault of ['before', 'after'] as const) {
       else t.is(read, 'EUNAVAIL', `sids ${sids}: split`);
       // The fallback: the base (half-patched or not), the written ranges over it, a newer version everywhere.
       const base = Buffer.alloc(f.io.codec.stripeBytes);
-      await f.io.readHalfPatched(0, base, outcome!.baseVersion!, 6);
+      await f.io.readHalfPatched(0, base, outcome!.undo!);
       await f.io.write([{ stripe: 0, data: merged(base, fresh, ranges), version: 7 }], false);
       for (const down of [[], [1, 2], [3, 6], [5, 6]]) t.true((await readWith(f, 0, down)).equals(expected), `sids ${sids}, then ${down} down`);
     }
   });
 }
+
+test('rs patch of a stripe already degraded (a stale home, its projection on a spare) that then splits: readHalfPatched undoes the new slots and decodes the base', async (t) => {
+  const f = fixture('rs', 4, 2, 1, SHARD, 14);
+  const old = patterned(f.io.codec.stripeBytes, 1);
+  const older = patterned(f.io.codec.stripeBytes, 2);
+  const fresh = patterned(f.io.codec.stripeBytes, 3);
+  await f.io.write([{ stripe: 0, data: older, version: 4 }], false);
+  f.transport.state.set(4, 'down');
+  await f.io.write([{ stripe: 0, data: old, version: 5 }], false); // projection 3 goes to spare sid 7; sid 4 keeps version 4
+  f.transport.state.set(4, 'up');
+  f.clock.nowMs += 5000;
+  f.transport.patchFaults.set(1, 'before');
+  f.transport.patchFaults.set(5, 'before');
+  const ranges: [number, number][] = [[10, 900]];
+  const [outcome] = await f.io.patch([{ stripe: 0, ranges, data: fresh, version: 6 }], false);
+  f.transport.patchFaults.clear();
+  f.clock.nowMs += 5000;
+  t.false(outcome!.patched);
+  // Version 6 on sids 2, 3, 6; version 5 on sids 1, 5 and spare 7: neither has k = 4.
+  await t.throwsAsync(f.io.read(0, 1, Buffer.alloc(f.io.codec.stripeBytes)), { code: 'EUNAVAIL' } as never);
+  const base = Buffer.alloc(f.io.codec.stripeBytes);
+  await f.io.readHalfPatched(0, base, outcome!.undo!);
+  t.true(base.equals(old), 'the base version, rebuilt from slots of both versions');
+  const expected = merged(old, fresh, ranges);
+  await f.io.write([{ stripe: 0, data: merged(base, fresh, ranges), version: 7 }], false);
+  for (const down of [[], [1, 2], [3, 6]]) t.true((await readWith(f, 0, down)).equals(expected), `${down} down`);
+});

@@ -71,6 +71,8 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
     closers.push(async () => namespace.close());
     const indexed = await namespace.ensureSidIndex();
     if (indexed > 0) logger.info(`sid -> files index built: ${indexed} entries`);
+    const frees = await namespace.ensurePendingFrees();
+    if (frees > 0) logger.info(`pending-frees index built: ${frees} entries`);
     exports.attachRoots({
       createExportRoot: (exportId) => namespace.createExportRoot(exportId),
       isExportEmpty: async (exportId) => {

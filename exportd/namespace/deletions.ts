@@ -9,6 +9,7 @@
  * that is down only delays it. Tasks come oldest first.
  */
 import { MosaicError } from '../../common/errors.js';
+import { pendingFreeOps } from './pending-frees.js';
 import { inoKey, type DeletionTask } from './records.js';
 import type { NamespaceStore } from './store.js';
 
@@ -42,5 +43,7 @@ export async function truncateKeep(store: NamespaceStore, task: DeletionTask): P
 
 export async function finishDeletion(store: NamespaceStore, key: string): Promise<void> {
   if (!TASK_KEY.test(key)) throw MosaicError.invalid(`not a deletion task key: ${JSON.stringify(key).slice(0, 40)}`);
-  await store.db.commit([store.deletions.del(key)]);
+  const record = await store.deletions.get(key);
+  if (!record) return;
+  await store.db.commit([store.deletions.del(key), ...pendingFreeOps(store, key, record, false)]);
 }

@@ -24,6 +24,7 @@ import { finishDeletion, takeDeletions, truncateKeep } from './deletions.js';
 import { fsck, type FsckReport } from './fsck.js';
 import { S_IFDIR } from './modes.js';
 import * as opens from './opens.js';
+import * as pendingFrees from './pending-frees.js';
 import type { NamespacePorts } from './ports.js';
 import { inoKey, type DeletionTask, type InodeRecord, type RepairRecord } from './records.js';
 import { readdir } from './readdir.js';
@@ -113,7 +114,11 @@ export class Namespace {
 
   /** The repair queue (exportd/namespace/repairs.ts): report, redistribute, finish, walk. */
   queueRepair(report: repairs.RepairReport, exportId?: number): Promise<boolean> { return repairs.queueRepair(this.store, report, exportId); }
-  redistribute(report: repairs.RepairReport, plan: (dist: Distribution) => Sid[] | undefined): Promise<boolean> { return repairs.redistribute(this.store, report, plan); }
+  redistribute(report: repairs.RepairReport, plan: (dist: Distribution, avoid: ReadonlySet<Sid>) => Sid[] | undefined): Promise<boolean> { return repairs.redistribute(this.store, report, plan); }
+  /** Sids where an old copy of `fid` is still to be freed: no distribution may gain one (pending-frees.ts). */
+  pendingFreeSids(fid: string): Promise<Set<Sid>> { return pendingFrees.pendingFreeSids(this.store, fid); }
+  /** Indexes the pending frees of a database from before the index; call once at start, before serving. */
+  ensurePendingFrees(): Promise<number> { return pendingFrees.ensurePendingFrees(this.store); }
   /** A rebalancer's copy made official: the distribution switched and the old copies freed, or nothing (repairs.ts). */
   relocate(relocation: repairs.Relocation): Promise<boolean> { return repairs.relocate(this.store, relocation); }
   finishRepair(ino: number, token: string): Promise<repairs.FinishOutcome> { return repairs.finishRepair(this.store, ino, token); }

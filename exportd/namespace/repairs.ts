@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Sid } from '../../common/ids.js';
 import type { Distribution } from '../../common/protocol/types.js';
+import { pendingFreeSids } from './pending-frees.js';
 import type { ExportInfo } from './ports.js';
 import { inoKey, type InodeRecord, type RepairReason, type RepairRecord } from './records.js';
 import type { NamespaceStore } from './store.js';
@@ -72,17 +73,22 @@ export async function queueRepair(store: NamespaceStore, report: RepairReport, e
 }
 
 /**
- * Replaces a file's distribution by `plan(dist)` (undefined: leave it) and
- * queues the file, in one batch. Returns whether the distribution changed.
+ * Replaces a file's distribution by `plan(dist, avoid)` (undefined: leave
+ * it) and queues the file, in one batch. `avoid` holds the sids where an
+ * old copy of the file still waits to be freed (pending-frees.ts): a plan
+ * naming one of them as a new sid is refused. Returns whether the
+ * distribution changed.
  */
-export async function redistribute(store: NamespaceStore, report: RepairReport, plan: (dist: Distribution) => Sid[] | undefined): Promise<boolean> {
+export async function redistribute(store: NamespaceStore, report: RepairReport,
+  plan: (dist: Distribution, avoid: ReadonlySet<Sid>) => Sid[] | undefined): Promise<boolean> {
   const inode = await store.inodes.get(inoKey(report.ino));
   if (!inode?.dist) return false;
   return store.mutate(infoOf(store, inode), [report.ino], async (tx) => {
     const fresh = await store.inodes.get(inoKey(report.ino));
     if (!fresh?.dist) return false;
-    const sids = plan(fresh.dist);
-    if (!sids) return false;
+    const avoid = await pendingFreeSids(store, fresh.dist.fid);
+    const sids = plan(fresh.dist, avoid);
+    if (!sids || sids.some((sid) => avoid.has(sid) && !fresh.dist!.sids.includes(sid))) return false;
     const dist = { ...fresh.dist, sids };
     tx.indexDist(fresh.ino, fresh.dist, dist);
     fresh.dist = dist;
@@ -119,9 +125,12 @@ export async function relocate(store: NamespaceStore, relocation: Relocation): P
     const fresh = await store.inodes.get(inoKey(ino));
     if (!fresh?.dist) return false;
     const sids = [...fresh.dist.sids];
+    const pending = await pendingFreeSids(store, fresh.dist.fid);
     // A queued file may be under a repair pass writing to the old sids: it moves once repaired.
     const unchanged = relocation.copied && fresh.writeGen === relocation.writeGen && store.sessions.openCount(ino) === 0
-      && (await store.repairs.get(inoKey(ino))) === undefined && moves.every(({ from, to }) => sids.includes(from) && !sids.includes(to));
+      && (await store.repairs.get(inoKey(ino))) === undefined && moves.every(({ from, to }) => sids.includes(from) && !sids.includes(to))
+      // A free of an older copy on a target may still be in flight: it would wipe this copy (pending-frees.ts).
+      && !moves.some(({ to }) => pending.has(to));
     if (!unchanged) {
       const stray = moves.map(({ to }) => to).filter((sid) => !sids.includes(sid));
       if (stray.length > 0) tx.queueDeletion({ fid: fresh.dist.fid, sids: stray, kind: 'delete', writeGen: fresh.writeGen });

@@ -18,6 +18,7 @@ import type { MetadataDb, Table, WriteOp } from '../db/metadata-db.js';
 import { InodeAllocator } from './inode-allocator.js';
 import { InodeLocks } from './locks.js';
 import { isDir, isRegular } from './modes.js';
+import { pendingFreeOps } from './pending-frees.js';
 import type { ExportInfo, NamespacePorts } from './ports.js';
 import {
   childRange, dentryKey, inoKey, sidFileKey,
@@ -82,7 +83,7 @@ export class Tx {
   queueDeletion(record: DeletionRecord): void {
     // Time-ordered so the worker serves oldest first; random tail keeps keys unique across restarts.
     const key = `${Date.now().toString(16).padStart(12, '0')}-${randomBytes(6).toString('hex')}`;
-    this.ops.push(this.store.deletions.put(key, record));
+    this.ops.push(this.store.deletions.put(key, record), ...pendingFreeOps(this.store, key, record, true));
   }
 
   /** Keeps the sid -> files index in step with a file's distribution going from `before` to `after` (undefined: none). */
@@ -115,6 +116,8 @@ export class NamespaceStore {
   readonly deletions: Table<DeletionRecord>;
   readonly repairs: Table<RepairRecord>;
   readonly sidFiles: Table<number>;
+  /** (fid, sid) pairs a queued delete task frees (pending-frees.ts). */
+  readonly pendingFrees: Table<number>;
   readonly locks = new InodeLocks();
   readonly allocator: InodeAllocator;
   readonly usage: UsageCounters;
@@ -132,6 +135,7 @@ export class NamespaceStore {
     this.deletions = db.table('deletions');
     this.repairs = db.table('repairs');
     this.sidFiles = db.table('sid-files');
+    this.pendingFrees = db.table('pending-frees');
     this.allocator = new InodeAllocator(db, this.meta as Table<number>);
     this.usage = new UsageCounters(this.meta as Table<Usage>);
     this.sessions = new SessionTable(options.leaseMs);

@@ -39,8 +39,8 @@ export interface RebalanceNamespacePort {
   relocate(relocation: Relocation): Promise<boolean>;
   openCount(ino: number): number;
   isQueued(ino: number): Promise<boolean>;
-  /** Oldest queued deletions, at most `limit`. */
-  takeDeletions(limit: number): Promise<Array<{ fid: string; sids: Sid[] }>>;
+  /** Sids where an old copy of the file still waits to be freed (namespace/pending-frees.ts). */
+  pendingFreeSids(fid: string): Promise<ReadonlySet<Sid>>;
 }
 
 export interface RebalancerOptions {
@@ -63,8 +63,6 @@ interface RunRecord extends Omit<RebalanceInfo, 'bytesPerSecond' | 'etaMs'> {
 }
 
 const RUN_KEY = 'run';
-/** Deletions looked through before a copy; with more queued than this, files are skipped until the queue shrinks. */
-const DELETIONS_CHECKED_MAX = 10_000;
 
 function idle(): RunRecord {
   return {
@@ -210,13 +208,13 @@ export class Rebalancer {
   }
 
   /**
-   * A queued deletion of this file on a target sid (a copy of an earlier
-   * failed move) would wipe the new copy once the file uses it.
+   * A queued free of this file on a target sid (a copy of an earlier failed
+   * move) would wipe the new copy while it is being made; relocate checks
+   * again in its batch.
    */
   private async deletionPending(fid: string, moves: readonly PlannedMove[]): Promise<boolean> {
-    const pending = await this.options.namespace.takeDeletions(DELETIONS_CHECKED_MAX);
-    if (pending.length >= DELETIONS_CHECKED_MAX) return true;
-    return pending.some((task) => task.fid === fid && moves.some((move) => task.sids.includes(move.to)));
+    const pending = await this.options.namespace.pendingFreeSids(fid);
+    return moves.some((move) => pending.has(move.to));
   }
 
   /**

@@ -34,7 +34,7 @@ import { replacementSids } from './replacement.js';
 
 export interface RebuildNamespacePort {
   filesOnSid(sid: Sid, afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
-  redistribute(report: RepairReport, plan: (dist: Distribution) => Sid[] | undefined): Promise<boolean>;
+  redistribute(report: RepairReport, plan: (dist: Distribution, avoid: ReadonlySet<Sid>) => Sid[] | undefined): Promise<boolean>;
   queueRepair(report: RepairReport): Promise<boolean>;
   takeRepairs(afterIno: number, limit: number): Promise<RepairRecord[]>;
 }
@@ -249,12 +249,12 @@ export class RebuildJobs {
     const report: RepairReport = { ino: inode.ino, reason: job.kind === 'drain' ? 'drain' : job.kind === 'remove' ? 'sid-lost' : 'rebuild', jobId: job.jobId };
     if (job.kind === 'rebuild') return this.options.namespace.queueRepair(report);
     const { map } = this.options;
-    return this.options.namespace.redistribute(job.kind === 'drain' ? { ...report, sourceSids: hit } : report, (dist) => {
+    return this.options.namespace.redistribute(job.kind === 'drain' ? { ...report, sourceSids: hit } : report, (dist, avoid) => {
       let sids: Sid[] | undefined = dist.sids;
       for (const sid of hit) {
         sids = replacementSids({
           dist: { ...dist, sids }, leaving: sid, clusterSids: map.sidsOfCluster(dist.clusterId), sidView: (s) => map.sid(s),
-          minFreeBytes: this.options.minFreeBytes, random: this.options.random,
+          minFreeBytes: this.options.minFreeBytes, random: this.options.random, avoid,
         });
         if (!sids) return undefined;
       }

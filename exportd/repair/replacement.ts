@@ -8,6 +8,7 @@
  * With no such sid (every node of the cluster already holds the file): a
  * home position takes the file's last writable spare (the list gets one
  * spare shorter, the homes stay n); a spare position is simply dropped.
+ * A sid in `avoid` is never taken (its pending free would wipe the copy).
  * With neither: undefined, the file keeps the leaving sid (it is counted as
  * stuck and stays degraded until a node is added).
  */
@@ -26,6 +27,8 @@ export interface ReplacementInput {
   sidView: (sid: Sid) => SidView | undefined;
   minFreeBytes: number;
   random: RandomSource;
+  /** Sids never taken: an old copy of this file there still waits to be freed (namespace/pending-frees.ts). */
+  avoid?: ReadonlySet<Sid>;
 }
 
 export function replacementSids(input: ReplacementInput): Sid[] | undefined {
@@ -35,7 +38,8 @@ export function replacementSids(input: ReplacementInput): Sid[] | undefined {
   const n = dist.layout.k + dist.layout.m;
   const used = new Set(dist.sids);
   const usedAddresses = new Set(dist.sids.filter((sid) => sid !== leaving).map((sid) => input.sidView(sid)?.address).filter((a) => a !== undefined));
-  const candidates = input.clusterSids.filter((view) => view.state === 'up' && !used.has(view.sid) && view.freeBytes >= input.minFreeBytes);
+  const candidates = input.clusterSids.filter((view) => view.state === 'up' && !used.has(view.sid) && !input.avoid?.has(view.sid)
+    && view.freeBytes >= input.minFreeBytes);
   const fresh = candidates.filter((view) => !usedAddresses.has(view.address));
   const pool = fresh.length > 0 ? fresh : candidates;
   const sids = [...dist.sids];

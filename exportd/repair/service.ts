@@ -95,7 +95,7 @@ export class RepairService {
         openCount: (ino) => namespace.openCount(ino),
         // takeRepairs walks after an ino: the first record after ino - 1 is the file's own when it is queued.
         isQueued: async (ino) => (await namespace.takeRepairs(ino - 1, 1))[0]?.ino === ino,
-        takeDeletions: (limit) => namespace.takeDeletions(limit),
+        pendingFreeSids: (fid) => namespace.pendingFreeSids(fid),
       },
       map, pool: options.pool, logger, minFreeBytes: options.minFreeBytes, bytesPerSecondMax: options.repairBytesPerSecondMax,
       callTimeoutMs: options.callTimeoutMs ?? 30_000, stripesPerCall: STRIPES_PER_CALL,

@@ -49,3 +49,11 @@ test('nothing can replace a home of a file without spares in a full cluster; a s
   t.is(replacementSids(input([1, 2, 3, 4, 5, 6], 3, cluster)), undefined);
   t.is(replacementSids(input([1, 2, 3, 4, 5, 6], 9, cluster)), undefined);
 });
+
+test('a sid in avoid (an old copy there still to be freed) is never chosen, even when it is the only candidate', (t) => {
+  const cluster = [1, 2, 3, 4, 5, 6, 7].map((sid) => view(sid, `n${sid}:1`));
+  for (let i = 0; i < 20; i++) {
+    t.deepEqual(replacementSids({ ...input([1, 2, 3, 4, 5, 6], 2, [...cluster, view(8, 'n8:1')]), avoid: new Set([7]), random: seededRandom(SEED + i) }), [1, 8, 3, 4, 5, 6]);
+  }
+  t.is(replacementSids({ ...input([1, 2, 3, 4, 5, 6], 6, cluster), avoid: new Set([7]) }), undefined);
+});

@@ -27,10 +27,18 @@ export interface BlockDevice {
   readonly readOnly: boolean;
   /** The I/O size the device prefers (NBD_INFO_BLOCK_SIZE preferred): a stripe for Mosaic. */
   readonly preferredBlockBytes: number;
-  /** Fills `into` with the bytes at offsetBytes (holes read as zeros). */
-  read(offsetBytes: number, into: Buffer): Promise<void>;
-  /** With `fua`, the bytes are durable when the promise resolves. */
-  write(offsetBytes: number, data: Buffer, fua: boolean): Promise<void>;
+  /**
+   * The lengthBytes bytes at offsetBytes (holes read as zeros), in a Buffer
+   * the server sends and then drops: a device hands over what its data path
+   * produced instead of copying it into a buffer of the server's.
+   */
+  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /**
+   * Writes the pieces back to back from offsetBytes (a WRITE payload as it
+   * arrived from the socket: views the device copies, never keeps or
+   * changes). With `fua`, the bytes are durable when the promise resolves.
+   */
+  write(offsetBytes: number, pieces: readonly Buffer[], fua: boolean): Promise<void>;
   /** Every write completed before the call is durable when it resolves. */
   flush(): Promise<void>;
   /** The range may be deallocated; afterwards it reads as zeros (we promise zeros, NBD allows anything). */

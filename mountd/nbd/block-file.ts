@@ -49,7 +49,9 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
       send: (reason) => meta.call(reportRepair, { ino, reason }),
       failed: (reason, err) => logger.warn(`${path} (inode ${ino}): needs repair (${reason}), and reporting it to exportd failed: ${(err as Error).message}`),
     });
-    const io = new StripeIo(dist, codec, session.transport, session.health, { callTimeoutMs: session.options.storageTimeoutMs, onDamage: (_stripe, reason) => repairs.report(reason) });
+    const io = new StripeIo(dist, codec, session.transport, session.health, {
+      callTimeoutMs: session.options.storageTimeoutMs, buffers: session.buffers, onDamage: (_stripe, reason) => repairs.report(reason),
+    });
     const versions: VersionSource = readOnly
       ? { next: () => Promise.reject(new MosaicError('EROFS', `${path} is served read-only`)) }
       : new StripeVersions(opened.writeGen, async () => {
@@ -58,7 +60,7 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
         return again.writeGen;
       });
     const data = new FileData({
-      io, versions, budget: session.budget,
+      io, versions, budget: session.budget, buffers: session.buffers,
       reportRepair: () => repairs.report('degraded-write'),
     }, { readAheadStripes: 0, flushStripesMax: options.flushStripesMax }, opened.attr.size);
     const sizeBytes = opened.attr.size;

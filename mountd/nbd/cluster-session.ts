@@ -3,12 +3,13 @@
  * mounted with its token, a metadata session kept alive by renewal, the
  * cluster map) and the storage nodes (one RpcPool), with the shared data
  * path pieces every served file uses: sid health, the memory budget, the
- * projection and space transports. The same wiring as a FUSE mount
- * (mountd/fuse/filesystem.ts), without FUSE.
+ * stripe buffer pool, the projection and space transports. The same wiring
+ * as a FUSE mount (mountd/fuse/filesystem.ts), without FUSE.
  */
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import { GROUPS_MAX, type Caller } from '../../common/protocol/exportd-namespace.js';
+import { BufferPool } from '../../common/rpc/buffer-pool.js';
 import { RpcClient } from '../../common/rpc/client.js';
 import { RpcPool } from '../../common/rpc/pool.js';
 import { MemoryBudget } from '../data/memory-budget.js';
@@ -36,6 +37,13 @@ const MAP_REFRESH_MS = 10_000;
 const MAP_REFRESH_MIN_GAP_MS = 1_000;
 /** Names and attributes are looked up when a connection opens an export: a short cache is enough. */
 const META_CACHE_MS = 1_000;
+/**
+ * Free stripe and projection buffers shared by every served file (as a
+ * FUSE mount's, fuse/filesystem.ts): a fresh allocation per stripe and per
+ * projection costs page faults and GC on every write. At most 32 MiB free,
+ * outside the MemoryBudget (which counts the buffers in use).
+ */
+const STRIPE_POOL = { pooledBytesMin: 64 * 1024, pooledBytesMax: 32 * 1024 * 1024, perClassMax: 64 };
 
 export class ClusterSession {
   readonly rpc: RpcClient;
@@ -48,6 +56,7 @@ export class ClusterSession {
   readonly space: RpcSpaceTransport;
   readonly health: SidHealth;
   readonly budget: MemoryBudget;
+  readonly buffers = new BufferPool(STRIPE_POOL);
   readonly options: ClusterSessionOptions;
 
   private constructor(rpc: RpcClient, pool: RpcPool, map: ClusterMapCache, meta: MetaClient, options: ClusterSessionOptions) {

@@ -64,16 +64,24 @@ export class MosaicDevice implements BlockDevice {
     this.zeros = Buffer.alloc(this.stripeBytes);
   }
 
-  async read(offsetBytes: number, into: Buffer): Promise<void> {
-    const got = await this.parts.data.read(offsetBytes, into.length);
-    if (got.length !== into.length) throw new MosaicError('EIO', `read ${got.length} of ${into.length} bytes at ${offsetBytes}: the file is shorter than the device`);
-    got.copy(into);
+  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+    // FileData.read returns a fresh buffer of its own: it goes out as is.
+    const got = await this.parts.data.read(offsetBytes, lengthBytes);
+    if (got.length !== lengthBytes) throw new MosaicError('EIO', `read ${got.length} of ${lengthBytes} bytes at ${offsetBytes}: the file is shorter than the device`);
+    return got;
   }
 
-  async write(offsetBytes: number, data: Buffer, fua: boolean): Promise<void> {
-    this.mark(offsetBytes, data.length);
+  async write(offsetBytes: number, pieces: readonly Buffer[], fua: boolean): Promise<void> {
+    let at = offsetBytes;
+    for (const piece of pieces) at += piece.length;
+    this.mark(offsetBytes, at - offsetBytes);
     this.changed = true;
-    await this.parts.data.write(offsetBytes, data);
+    // FileData copies each piece into its stripe buffers: no assembly copy of the payload first.
+    at = offsetBytes;
+    for (const piece of pieces) {
+      await this.parts.data.write(at, piece);
+      at += piece.length;
+    }
     if (fua) await this.flush();
   }
 

@@ -24,10 +24,13 @@ export class StreamClosed extends Error {
   }
 }
 
+/** read: one Buffer; pieces: views of the received chunks, in order; skip: dropped. */
+type Mode = 'read' | 'pieces' | 'skip';
+
 interface Pending {
   bytes: number;
-  skip: boolean;
-  resolve: (data: Buffer) => void;
+  mode: Mode;
+  resolve: (data: Buffer[]) => void;
   reject: (err: Error) => void;
 }
 
@@ -51,34 +54,43 @@ export class StreamReader {
   }
 
   /** Exactly `bytes` bytes (a fresh Buffer the caller may keep). */
-  read(bytes: number): Promise<Buffer> {
-    return this.request(bytes, false);
+  async read(bytes: number): Promise<Buffer> {
+    return (await this.request(bytes, 'read'))[0]!;
+  }
+
+  /**
+   * Exactly `bytes` bytes as views of the chunks they arrived in (no copy:
+   * a WRITE payload goes to the device as received). The chunks are the
+   * socket's own, never reused by it; the caller must not change them.
+   */
+  readPieces(bytes: number): Promise<Buffer[]> {
+    return this.request(bytes, 'pieces');
   }
 
   /** Drops the next `bytes` bytes (an unread payload of a refused request). */
   async skip(bytes: number): Promise<void> {
-    await this.request(bytes, true);
+    await this.request(bytes, 'skip');
   }
 
-  private request(bytes: number, skip: boolean): Promise<Buffer> {
+  private request(bytes: number, mode: Mode): Promise<Buffer[]> {
     assert(this.pending === undefined, 'StreamReader: a read is already pending');
     assert(Number.isSafeInteger(bytes) && bytes >= 0, `StreamReader: bad length ${bytes}`);
-    return new Promise<Buffer>((resolve, reject) => {
-      this.pending = { bytes, skip, resolve, reject };
+    return new Promise<Buffer[]>((resolve, reject) => {
+      this.pending = { bytes, mode, resolve, reject };
       this.serve();
     });
   }
 
   private onData(chunk: Buffer): void {
     const pending = this.pending;
-    if (pending?.skip && this.bufferedBytes === 0) {
+    if (pending?.mode === 'skip' && this.bufferedBytes === 0) {
       // Draining: drop what the skip wants at once, keep the rest.
       const dropped = Math.min(pending.bytes, chunk.length);
       pending.bytes -= dropped;
       chunk = chunk.subarray(dropped);
       if (pending.bytes === 0) {
         this.pending = undefined;
-        pending.resolve(Buffer.alloc(0));
+        pending.resolve([]);
       }
       if (chunk.length === 0) return;
     }
@@ -90,15 +102,15 @@ export class StreamReader {
   private serve(): void {
     const pending = this.pending;
     if (pending) {
-      if (pending.skip) {
+      if (pending.mode === 'skip') {
         pending.bytes -= this.drop(Math.min(pending.bytes, this.bufferedBytes));
         if (pending.bytes === 0) {
           this.pending = undefined;
-          pending.resolve(Buffer.alloc(0));
+          pending.resolve([]);
         }
       } else if (this.bufferedBytes >= pending.bytes) {
         this.pending = undefined;
-        pending.resolve(this.take(pending.bytes));
+        pending.resolve(pending.mode === 'pieces' ? this.takePieces(pending.bytes) : [this.take(pending.bytes)]);
       }
     }
     if (this.pending && this.ended !== undefined) {
@@ -111,7 +123,7 @@ export class StreamReader {
 
   /** Pauses the socket when enough is buffered for the parser, resumes when it needs more. */
   private throttle(): void {
-    const wanted = this.pending && !this.pending.skip ? this.pending.bytes : 0;
+    const wanted = this.pending && this.pending.mode !== 'skip' ? this.pending.bytes : 0;
     const full = this.bufferedBytes >= Math.max(this.readAheadBytes, wanted);
     if (full && !this.paused) {
       this.paused = true;
@@ -141,6 +153,20 @@ export class StreamReader {
     }
     this.drop(bytes);
     return out;
+  }
+
+  /** Removes `bytes` (at most what is buffered) from the front of the buffer, as views of its chunks. */
+  private takePieces(bytes: number): Buffer[] {
+    const pieces: Buffer[] = [];
+    let left = bytes;
+    while (left > 0) {
+      const chunk = this.chunks[0]!;
+      const piece = chunk.length <= left ? chunk : chunk.subarray(0, left);
+      pieces.push(piece);
+      left -= piece.length;
+      this.drop(piece.length);
+    }
+    return pieces;
   }
 
   /** Removes `bytes` (at most what is buffered) from the front of the buffer. */

@@ -113,9 +113,9 @@ export class Transmission {
       await this.slot(bytes);
       this.inflight++;
       this.inflightBytes += bytes;
-      let payload: Buffer | undefined;
+      let payload: Buffer[] | undefined;
       try {
-        if (carriesPayload) payload = await this.reader.read(request.length);
+        if (carriesPayload) payload = await this.reader.readPieces(request.length);
       } catch (err) {
         this.release(bytes);
         throw err;
@@ -146,14 +146,13 @@ export class Transmission {
   }
 
   /** Runs a validated request and sends its reply; a device failure becomes the error reply. */
-  private async execute(request: Request, payload: Buffer | undefined): Promise<void> {
+  private async execute(request: Request, payload: Buffer[] | undefined): Promise<void> {
     const offset = Number(request.offset);
     const fua = (request.flags & NBD_CMD_FLAG_FUA) !== 0;
     try {
       switch (request.type) {
         case NBD_CMD_READ: {
-          const data = Buffer.allocUnsafe(request.length);
-          await this.device.read(offset, data);
+          const data = await this.device.read(offset, request.length);
           const header = this.negotiated.structured ? offsetDataHeader(request.cookie, offset, data.length) : simpleReply(request.cookie, 0);
           await this.send(header, data);
           return;

@@ -38,7 +38,7 @@ test('random and mutated messages before and after the handshake: the server liv
   const guard = new MemoryDevice(SIZE);
   const guardBytes = new Random(seed ^ 0x5a5a5a5a).fill(Buffer.alloc(SIZE));
   // Through write(), so its blocks are allocated (nbdcopy skips what BLOCK_STATUS calls holes).
-  await guard.write(0, guardBytes);
+  await guard.write(0, [guardBytes]);
   const served = await startMemoryServer(t, { disk: new MemoryDevice(SIZE), ro: new MemoryDevice(SIZE, 65536, true), guard }, { handshakeTimeoutMs: 2_000 });
   const stats = await fuzzServer(new Random(seed), { port: served.port, exports: ['disk', 'ro', '', 'nope'], sizeBytes: SIZE }, CASES);
   t.log(`${stats.cases} cases, ${stats.bytesSent} bytes sent, ${stats.closedByServer} closed by the server within the case`);

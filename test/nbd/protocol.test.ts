@@ -263,7 +263,7 @@ test('structured READ is one OFFSET_DATA chunk; BLOCK_STATUS reports holes, REQ_
   const { client, devices } = await connected(t);
   const flags = await goTo(client, 'disk', true);
   t.truthy(flags & NBD_FLAG_CAN_MULTI_CONN);
-  await devices.disk.write(65536, Buffer.alloc(65536, 1));
+  await devices.disk.write(65536, [Buffer.alloc(65536, 1)]);
   client.sendRequest(NBD_CMD_READ, 65536, 100, { cookie: 7n, flags: NBD_CMD_FLAG_DF });
   const read = (await client.reply())!;
   t.is(read.type, NBD_REPLY_TYPE_OFFSET_DATA);

@@ -29,15 +29,16 @@ export class MemoryDevice implements BlockDevice {
     if (this.failAt.has(offsetBytes)) throw new MosaicError('EIO', `injected failure at ${offsetBytes}`);
   }
 
-  async read(offsetBytes: number, into: Buffer): Promise<void> {
+  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.check(offsetBytes);
-    this.bytes.copy(into, 0, offsetBytes, offsetBytes + into.length);
+    return Buffer.from(this.bytes.subarray(offsetBytes, offsetBytes + lengthBytes));
   }
 
-  async write(offsetBytes: number, data: Buffer): Promise<void> {
+  async write(offsetBytes: number, pieces: readonly Buffer[]): Promise<void> {
     this.check(offsetBytes);
-    data.copy(this.bytes, offsetBytes);
-    this.mark(offsetBytes, data.length, 1);
+    let at = offsetBytes;
+    for (const piece of pieces) at += piece.copy(this.bytes, at);
+    this.mark(offsetBytes, at - offsetBytes, 1);
   }
 
   async flush(): Promise<void> {

@@ -50,9 +50,12 @@ export function nonZeroRuns(bytes: Buffer, blockBytes: number): [number, number]
   return runs;
 }
 
+/** A block of zeros to compare against (memcmp in C instead of a byte loop in JS). */
+let zeros = Buffer.alloc(PARITY_BLOCK_BYTES);
+
 function isZero(bytes: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i] !== 0) return false;
-  return true;
+  if (zeros.length < end - start) zeros = Buffer.alloc(end - start);
+  return bytes.compare(zeros, 0, end - start, start, end) === 0;
 }
 
 /**

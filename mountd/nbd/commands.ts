@@ -62,7 +62,7 @@ function commonOptions(command: Command): Command {
     .option('--token <token>', 'mount token, for exports that need one')
     .option('--read-only', 'serve read-only: writes, trims and zeroing get EPERM')
     .option('--memory-max <size>', 'data memory for write-back buffers and encoding', '256MiB')
-    .option('--flush-stripes-max <n>', 'stripe flushes in flight per served file (1..256)', '8')
+    .option('--flush-stripes-max <n>', 'stripe flushes in flight per served file (1..256)', '16')
     .option('--storage-timeout <duration>', 'deadline of one storage node call; a node past it is skipped', '4s')
     .option('--meta-timeout <duration>', 'deadline of one exportd call', '30s')
     .option('--log-file <file>', 'also log to this file')

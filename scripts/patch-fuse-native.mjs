@@ -17,6 +17,10 @@
 //    flag_utime_omit_ok, and fuse-native turned both UTIME_OMIT and
 //    UTIME_NOW into 1073 ms. The flag is now set, and the two arrive as
 //    2^53 - 1 (omit) and 2^53 - 2 (now) milliseconds.
+//  - loop end: when the kernel ends the FUSE connection (fusermount -u or
+//    umount -l by another process, after the last open file closed), the
+//    FUSE thread's loop returns and nobody tells JS. The thread now records
+//    it, and `fuse_native_loop_ended(threadBuffer)` answers 1 afterwards.
 // Idempotent: each patch is applied once (recognised by its marker: a patch
 // whose text changes needs a new marker, or a fresh `npm ci`), and the
 // addon is rebuilt only when the built one does not match the source (a stamp
@@ -66,6 +70,18 @@ NAPI_METHOD(fuse_native_caller) {
   }
   memcpy(out, fuse_native_current->caller, sizeof(fuse_native_current->caller));
   NAPI_RETURN_UINT32(1)
+}
+
+`;
+
+const LOOP_GETTER = `// Mosaic patch: 1 once the FUSE loop of this mount has returned (the kernel ended the connection).
+NAPI_METHOD(fuse_native_loop_ended) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0)
+  if (ft_len < sizeof(fuse_thread_t)) {
+    NAPI_RETURN_UINT32(0)
+  }
+  NAPI_RETURN_UINT32(__atomic_load_n(&ft->loop_ended, __ATOMIC_SEQ_CST))
 }
 
 `;
@@ -125,6 +141,30 @@ const PATCHES = [
     from: 'NAPI_INIT() {\n',
     to: `${CALLER_GETTER}NAPI_INIT() {\n`,
     marker: 'NAPI_METHOD(fuse_native_caller)',
+  },
+  {
+    name: 'loop end field',
+    from: '  int mounted;\n',
+    to: '  int mounted;\n  int loop_ended; // Mosaic patch\n',
+    marker: 'int loop_ended;',
+  },
+  {
+    name: 'loop end record',
+    from: '  fuse_loop_mt(ft->fuse);\n',
+    to: '  fuse_loop_mt(ft->fuse);\n  __atomic_store_n(&ft->loop_ended, 1, __ATOMIC_SEQ_CST);\n',
+    marker: '__atomic_store_n(&ft->loop_ended, 1',
+  },
+  {
+    name: 'loop end getter',
+    from: 'NAPI_INIT() {\n',
+    to: `${LOOP_GETTER}NAPI_INIT() {\n`,
+    marker: 'NAPI_METHOD(fuse_native_loop_ended)',
+  },
+  {
+    name: 'loop end export',
+    from: '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n',
+    to: '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(fuse_native_loop_ended)\n',
+    marker: 'NAPI_EXPORT_FUNCTION(fuse_native_loop_ended)',
   },
   {
     name: 'caller export',

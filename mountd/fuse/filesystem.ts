@@ -131,7 +131,7 @@ export async function mountMosaic(o: MosaicMountOptions): Promise<MosaicMount> {
     let lostResolve!: () => void;
     let lostReject!: (err: unknown) => void;
     const lost = new Promise<void>((resolve, reject) => { lostResolve = resolve; lostReject = reject; });
-    const watch = watchMount(fuse.mountpoint, () => files.openHandles === 0, () => {
+    const watch = watchMount(() => fuse.loopEnded(), () => {
       if (unmounting) return;
       o.logger.warn(`${fuse.mountpoint} was unmounted from outside: flushing open files and closing`);
       unmounting = finish(false);

@@ -80,6 +80,7 @@ import type FuseNative from 'fuse-native';
 import type { FuseOps } from 'fuse-native';
 import { MosaicError } from '../../common/errors.js';
 import { KiB } from '../../common/units.js';
+import { patchedBinding } from './patched-binding.js';
 
 /** libfuse 2's largest write request: its receive buffer is 128 KiB + one page for the header. */
 export const FUSE_WRITE_REQUEST_BYTES_MAX = 128 * KiB;
@@ -170,6 +171,8 @@ export function loadFuse(): FuseClass {
 export interface FuseMount {
   readonly mountpoint: string;
   unmount(): Promise<void>;
+  /** Whether libfuse's loop has returned: the kernel ended the connection (unmounted, by us or anyone). */
+  loopEnded(): boolean;
 }
 
 /** Mounts `ops` at `mountpoint` with `options`; resolves once the kernel sent FUSE_INIT. */
@@ -210,5 +213,10 @@ export async function mountFuse(mountpoint: string, ops: FuseOps, options: FuseM
   return {
     mountpoint: fuse.mnt,
     unmount: () => new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(MosaicError.from(err)) : resolve()))),
+    loopEnded: () => {
+      // fuse-native's per-mount thread state, which our patch marks when the loop returns.
+      const thread = (fuse as unknown as { _thread: Buffer | null })._thread;
+      return thread !== null && patchedBinding().fuse_native_loop_ended(thread) === 1;
+    },
   };
 }

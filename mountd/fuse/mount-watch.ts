@@ -1,15 +1,14 @@
 /**
  * Notices a FUSE mount that went away without us: `fusermount -u` or
- * `umount -l` by another process ends libfuse's loop on its own thread, and
- * fuse-native tells JavaScript nothing. /proc/self/mountinfo is the truth
- * (inotify does not work on /proc, and poll(2) on it is not exposed by
- * Node), so it is read every POLL_MS; reading it costs well under a
- * millisecond and never blocks the event loop.
- *
- * A lazy unmount (umount -l, fusermount -uz) only hides the mount: processes
- * holding open files keep using it through the same FUSE connection, so the
- * mount counts as gone only once it is out of mountinfo *and* `idle()` says
- * nothing is open any more.
+ * `umount -l` by another process ends the kernel's FUSE connection (for a
+ * lazy unmount, once the last open file closes: until then processes keep
+ * using it), libfuse's loop returns on its own thread, and fuse-native tells
+ * JavaScript nothing. Our fuse-native patch records that the loop returned
+ * (FuseMount.loopEnded); this polls that flag every POLL_MS, which costs
+ * one native call and no I/O. Watching /proc/self/mountinfo instead would
+ * be wrong after a lazy unmount: the mount leaves it at once, while open
+ * files are still being written, and their last requests may never reach
+ * us once the connection ends.
  */
 import { readFile } from 'node:fs/promises';
 
@@ -38,27 +37,13 @@ export interface MountWatch {
   stop(): void;
 }
 
-/** Calls `onGone` once, when `mountpoint` is no longer mounted and `idle()`; stop() ends the watch. */
-export function watchMount(mountpoint: string, idle: () => boolean, onGone: () => void, pollMs = POLL_MS): MountWatch {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const check = (): void => {
-    isFuseMounted(mountpoint).then((mounted) => {
-      if (stopped) return;
-      if (mounted || !idle()) return schedule();
-      stopped = true;
-      onGone();
-    }, () => schedule());
-  };
-  const schedule = (): void => {
-    timer = setTimeout(check, pollMs);
-    timer.unref();
-  };
-  schedule();
-  return {
-    stop: () => {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+/** Calls `onGone` once, when `ended()` turns true; stop() ends the watch. */
+export function watchMount(ended: () => boolean, onGone: () => void, pollMs = POLL_MS): MountWatch {
+  const timer = setInterval(() => {
+    if (!ended()) return;
+    clearInterval(timer);
+    onGone();
+  }, pollMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }

@@ -15,10 +15,8 @@
  * supplementary groups.
  */
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { MosaicError } from '../../common/errors.js';
 import { GROUPS_MAX, type Caller } from '../../common/protocol/exportd-namespace.js';
+import { patchedBinding } from './patched-binding.js';
 
 export interface RequestIdentity {
   uid: number;
@@ -26,29 +24,12 @@ export interface RequestIdentity {
   pid: number;
 }
 
-type CallerGetter = (out: Buffer) => number;
-
 const GROUPS_TTL_MS = 1_000;
 const GROUPS_CACHE_ENTRIES_MAX = 1_024;
 
-let getter: CallerGetter | undefined;
-
-/** The patched binding's getter; ENODEV naming the fix when fuse-native was not patched. */
-function callerGetter(): CallerGetter {
-  if (getter) return getter;
-  const require = createRequire(import.meta.url);
-  const root = dirname(require.resolve('fuse-native/package.json'));
-  const binding = createRequire(`${root}/index.js`)('node-gyp-build')(root) as { fuse_native_caller?: CallerGetter };
-  if (typeof binding.fuse_native_caller !== 'function') {
-    throw new MosaicError('ENODEV', 'fuse-native is not patched to pass the caller of FUSE requests: run `node scripts/patch-fuse-native.mjs` (npm ci does)');
-  }
-  getter = binding.fuse_native_caller;
-  return getter;
-}
-
 /** Checks at mount time that the patched getter is there (throws ENODEV otherwise). */
 export function checkCallerSupport(): void {
-  callerGetter();
+  patchedBinding();
 }
 
 const slots = Buffer.alloc(16);
@@ -56,7 +37,7 @@ const words = new Uint32Array(slots.buffer, slots.byteOffset, 4);
 
 /** The current request's identity, or undefined outside a FUSE handler. */
 export function currentIdentity(): RequestIdentity | undefined {
-  if (callerGetter()(slots) === 0) return undefined;
+  if (patchedBinding().fuse_native_caller(slots) === 0) return undefined;
   return { uid: words[0]!, gid: words[1]!, pid: words[2]! };
 }
 

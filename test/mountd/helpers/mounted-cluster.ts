@@ -73,6 +73,11 @@ export class MountedCluster {
     }, 'the mount to appear in /proc/mounts');
   }
 
+  /** The running `mountd mount` process, if any (tests that watch it exit on its own). */
+  get mountdProcess(): ChildProcess | undefined {
+    return this.mountd;
+  }
+
   /** SIGTERM to mountd (it flushes and unmounts); resolves with its exit code. */
   async unmount(): Promise<number | null> {
     const child = this.mountd;

@@ -8,6 +8,9 @@ import { loadConfig, type ConfigSpec } from '../common/config.js';
 import { MosaicError } from '../common/errors.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../common/logging.js';
 
+/** ext4 commits its journal every 5 s: a machine crash never loses more acknowledged namespace changes than that. */
+const SYNC_DELAY_MS_MAX = 5_000;
+
 export const EXPORTD_CONFIG_SPEC: ConfigSpec = {
   listen: { type: 'address', default: '127.0.0.1:7000', description: 'RPC address: storaged heartbeats, clients and the mosaic CLI connect here' },
   http: { type: 'address', default: '127.0.0.1:7080', description: 'HTTP address of GET /health (JSON) and /metrics (Prometheus)' },
@@ -21,6 +24,7 @@ export const EXPORTD_CONFIG_SPEC: ConfigSpec = {
   nodeLostAfterMs: { type: 'durationMs', default: 0, description: 'a member node down this long is removed and its data rebuilt elsewhere, as by "mosaic node remove" (0 = never automatically)' },
   scrubIntervalMs: { type: 'durationMs', default: '168h', description: 'time between two scrubs of every storage node (CRC check of every slot; corrupt ones are repaired); 0 = only on demand ("mosaic scrub")' },
   sync: { type: 'boolean', default: true, description: 'acknowledge metadata changes only once synced to disk (false: faster, a machine crash may lose acknowledged changes)' },
+  syncDelayMs: { type: 'durationMs', default: '100ms', description: 'creates, removals, renames and links are acknowledged once written (safe from an exportd crash) and synced within this time, or at once by a client fsync of the file or its directory; 0 = sync each before acknowledging it' },
   logLevel: { type: 'enum', values: LOG_LEVELS, default: 'info', description: 'error, warn, info or debug' },
   logFormat: { type: 'enum', values: LOG_FORMATS, default: 'text', description: 'text (one readable line per event) or json' },
   logFile: { type: 'string', default: '', description: 'also append the log to this file' },
@@ -39,6 +43,7 @@ export interface ExportdConfig {
   nodeLostAfterMs: number;
   scrubIntervalMs: number;
   sync: boolean;
+  syncDelayMs: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   logFile: string;
@@ -56,5 +61,6 @@ export function loadExportdConfig(file: string | undefined, overrides: Record<st
   }
   if (config.secret === '') throw MosaicError.invalid(`${file ?? 'config'}: secret: required (set secret, secretFile, --secret or --secret-file)`);
   if (config.nodeDownAfterMs < 100) throw MosaicError.invalid(`${file ?? 'config'}: nodeDownAfterMs: ${config.nodeDownAfterMs} ms is below 100 ms`);
+  if (config.syncDelayMs > SYNC_DELAY_MS_MAX) throw MosaicError.invalid(`${file ?? 'config'}: syncDelayMs: ${config.syncDelayMs} ms is above ${SYNC_DELAY_MS_MAX} ms`);
   return config;
 }

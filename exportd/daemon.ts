@@ -53,7 +53,7 @@ const LIVENESS_CHECK_MAX_MS = 1000;
 export async function startExportd(config: ExportdConfig, logger: Logger): Promise<RunningExportd> {
   const startedMs = Date.now();
   mkdirSync(config.dataDir, { recursive: true });
-  const db = await openMetadataDb(join(config.dataDir, 'metadata'), { sync: config.sync });
+  const db = await openMetadataDb(join(config.dataDir, 'metadata'), { sync: config.sync, syncDelayMs: config.syncDelayMs });
   const closers: Array<() => Promise<void>> = [() => db.close()];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch((err: unknown) => logger.error(`shutdown: ${(err as Error).message}`));
@@ -147,7 +147,7 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
 
 /** Counters are read from their owners at scrape time (no bookkeeping on the hot path). */
 function exportdMetrics(
-  dbCounters: Readonly<{ operations: number; batches: number; syncs: number }>,
+  dbCounters: Readonly<{ operations: number; batches: number; syncs: number; syncRequests: number }>,
   map: ClusterMap,
   worker: DeletionWorker,
   repair: RepairService,
@@ -156,6 +156,7 @@ function exportdMetrics(
   const operations = registry.counter('mosaic_exportd_metadata_operations_total', 'Metadata changes committed (namespace and cluster map)');
   const batches = registry.counter('mosaic_exportd_metadata_batches_total', 'Group-commit batches written to the DB');
   const syncs = registry.counter('mosaic_exportd_metadata_syncs_total', 'Durable (synced) DB writes; syncs / operations shows group commit at work');
+  const syncRequests = registry.counter('mosaic_exportd_metadata_sync_requests_total', 'Syncs asked for (clients\' fsync of files and directories, the deletion worker before freeing data)');
   const nodes = registry.gauge('mosaic_exportd_nodes', 'Storage nodes by state', ['state']);
   const deletions = registry.counter('mosaic_exportd_deletions_finished_total', 'Deletion and truncate tasks completed on every sid');
   const deletionCalls = registry.counter('mosaic_exportd_deletion_calls_total', 'storaged delete/truncate calls by the deletion worker', ['outcome']);
@@ -171,6 +172,7 @@ function exportdMetrics(
     catchUp(operations, dbCounters.operations);
     catchUp(batches, dbCounters.batches);
     catchUp(syncs, dbCounters.syncs);
+    catchUp(syncRequests, dbCounters.syncRequests);
     for (const [state, count] of Object.entries(map.nodeCounts())) nodes.set(count, { state });
     catchUp(deletions, worker.counters.finished);
     catchUp(deletionCalls, worker.counters.callsOk, { outcome: 'ok' });

@@ -265,6 +265,15 @@ export interface RenewSessionArgs extends Base { sessionId: string }
 export const renewSession = method<RenewSessionArgs, { leaseMs: number }>('renewSession', object({ ...base, sessionId }), object({ leaseMs: uint() }));
 
 /**
+ * sync: returns once every namespace change acknowledged so far is on
+ * exportd's disk. Creates, removals, renames and links are acknowledged
+ * before they are synced (exportd's syncDelayMs); a client calls this for
+ * fsync/fdatasync of a file or a directory. No permission check: it reveals
+ * and changes nothing.
+ */
+export const sync = method<Base, Record<string, never>>('sync', object({ ...base }), empty);
+
+/**
  * commitWrite: after data reached the storage nodes, the new end of file
  * (only ever grows; truncate is setattr) and mtime/ctime (now, or `mtime`).
  * EDQUOT past the byte quota, EISDIR/EINVAL on a non-regular file.
@@ -291,5 +300,5 @@ export const reportRepair = method<ReportRepairArgs, Record<string, never>>(
 /** Every namespace method, for registration loops and docs. */
 export const NAMESPACE_METHODS = {
   lookup, getattr, setattr, mknod, create, mkdir, symlink, readlink, unlink, rmdir, rename, link, readdir, statfs,
-  access, setxattr, getxattr, listxattr, removexattr, open, release, renewSession, commitWrite, reportRepair,
+  access, setxattr, getxattr, listxattr, removexattr, open, release, renewSession, commitWrite, reportRepair, sync,
 } as const;

@@ -4,11 +4,14 @@
  * group commit.
  *
  * Invariants:
- * - Every change goes through `commit(ops)`: one atomic batch, acknowledged
- *   after it is durable (`sync: true`) unless the database was opened with
- *   `sync: false` (benchmark comparison only: a machine crash may then lose
- *   acknowledged operations; a process crash does not, since LevelDB hands
- *   each write to the OS before it returns).
+ * - Every change goes through `commit(ops, durable)`: one atomic batch,
+ *   acknowledged after it is durable (`sync: true`), except a commit with
+ *   `durable: false` while `syncDelayMs` > 0 (acknowledged once written,
+ *   synced within syncDelayMs or at the next durable commit or `sync()`),
+ *   and everything when the database was opened with `sync: false`
+ *   (benchmark comparison only). A write not yet synced survives a crash of
+ *   the process (LevelDB hands each write to the OS before it returns), not
+ *   of the machine.
  * - `Table.get` sees every committed op, even one not yet written (the group
  *   commit overlay); range scans (`entries`) first wait for pending writes,
  *   then read a level snapshot.
@@ -36,7 +39,12 @@ type Sublevel = AbstractSublevel<ClassicLevel<string, Buffer>, string | Buffer |
 export interface OpenMetadataDbOptions {
   /** Acknowledge only after `sync: true` writes (default true). */
   sync?: boolean;
+  /** Longest time a `durable: false` commit stays unsynced (default 0: every commit is durable). */
+  syncDelayMs?: number;
 }
+
+/** The table whose one key a sync with nothing else to write puts (LevelDB syncs its log only on a write). */
+const SYNC_MARK_TABLE = 'db-sync-mark';
 
 export interface RangeOptions {
   gt?: string;
@@ -114,10 +122,11 @@ export class MetadataDb {
   private readonly level: ClassicLevel<string, Buffer>;
   readonly sync: boolean;
 
-  constructor(level: ClassicLevel<string, Buffer>, sync: boolean) {
+  constructor(level: ClassicLevel<string, Buffer>, sync: boolean, syncDelayMs = 0) {
     this.level = level;
     this.sync = sync;
-    this.group = new GroupCommit((ops, syncWrite) => this.writeBatch(ops, syncWrite), sync);
+    this.group = new GroupCommit((ops, syncWrite) => this.writeBatch(ops, syncWrite), { sync, syncDelayMs });
+    this.table(SYNC_MARK_TABLE);
   }
 
   /** The table (sublevel) called `name`, created on first use; names are [a-z0-9-]+. */
@@ -133,9 +142,14 @@ export class MetadataDb {
     return table as Table<V>;
   }
 
-  /** Applies `ops` atomically; resolves once durable (see the module comment). */
-  commit(ops: WriteOp[]): Promise<void> {
-    return this.group.commit(ops);
+  /** Applies `ops` atomically; resolves once durable, or once written for `durable: false` (see the module comment). */
+  commit(ops: WriteOp[], durable = true): Promise<void> {
+    return this.group.commit(ops, durable);
+  }
+
+  /** Resolves when every commit so far is durable (a client's fsync). */
+  syncNow(): Promise<void> {
+    return this.group.sync();
   }
 
   /** Resolves when every commit so far is written. */
@@ -150,10 +164,13 @@ export class MetadataDb {
 
   async close(): Promise<void> {
     await this.group.barrier().catch(() => undefined);
+    await this.group.sync().catch(() => undefined);
+    this.group.stop();
     await this.level.close();
   }
 
   private async writeBatch(ops: WriteOp[], sync: boolean): Promise<void> {
+    if (ops.length === 0) ops = [{ table: SYNC_MARK_TABLE, key: 'mark', value: Buffer.alloc(0) }];
     const batch = this.level.batch();
     for (const op of ops) {
       const sublevel = this.sublevels.get(op.table);
@@ -174,5 +191,5 @@ export async function openMetadataDb(dir: string, options: OpenMetadataDbOptions
     const cause = (err as { cause?: { message?: string } }).cause;
     throw new MosaicError('EIO', `cannot open metadata database in ${dir}: ${cause?.message ?? (err as Error).message}`, { cause: err });
   }
-  return new MetadataDb(level, options.sync ?? true);
+  return new MetadataDb(level, options.sync ?? true, options.syncDelayMs ?? 0);
 }

@@ -79,7 +79,7 @@ async function makeNode(store: NamespaceStore, exportId: number, caller: Caller,
     tx.usage.inodes += 1;
     if (node.openSessionId !== undefined) store.sessions.open(node.openSessionId, ino, store.nowMs());
     return inode;
-  });
+  }, 'deferred');
   return result;
 }
 
@@ -160,7 +160,7 @@ export async function link(store: NamespaceStore, args: LinkArgs): Promise<NodeI
     tx.putInode(dir);
     tx.putDentry(args.newParent, args.newName, { ino: inode.ino, mode: inode.mode });
     return nodeInfo(inode);
-  });
+  }, 'deferred');
   return result;
 }
 

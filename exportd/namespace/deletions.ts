@@ -19,6 +19,8 @@ const TAKE_MAX = 10_000;
 export async function takeDeletions(store: NamespaceStore, limit: number): Promise<DeletionTask[]> {
   if (!Number.isInteger(limit) || limit < 1 || limit > TAKE_MAX) throw MosaicError.invalid(`deletion batch limit must be 1..${TAKE_MAX}`);
   const rows = await store.deletions.entries({ limit });
+  // A task may come from a deferred unlink or rename: free nothing a machine crash could still undo.
+  if (rows.length > 0) await store.db.syncNow();
   return rows.map(([key, record]) => ({ key, ...record }));
 }
 

@@ -34,6 +34,7 @@ export function registerNamespaceHandlers(server: RpcServer, namespace: Namespac
     .handle(proto.release, (args) => reply(namespace.release(args)))
     .handle(proto.renewSession, (args) => reply(namespace.renewSession(args)))
     .handle(proto.commitWrite, (args) => reply(namespace.commitWrite(args)))
+    .handle(proto.sync, (args) => reply(namespace.sync(args.exportId)))
     .handle(proto.reportRepair, async (args) => {
       if (!(await namespace.queueRepair({ ino: args.ino, reason: args.reason }, args.exportId))) {
         throw new MosaicError('ENOENT', `inode ${args.ino} is not a regular file of export ${args.exportId}`);

@@ -100,6 +100,12 @@ export class Namespace {
   open(args: OpenArgs): Promise<OpenResult> { return opens.openInode(this.store, args, false); }
   release(args: ReleaseArgs): Promise<Record<string, never>> { return opens.release(this.store, args); }
   renewSession(args: RenewSessionArgs): Promise<{ leaseMs: number }> { return opens.renewSession(this.store, args); }
+  /** Every change acknowledged so far made durable (a client's fsync). */
+  async sync(exportId: number): Promise<Record<string, never>> {
+    this.store.exportOf(exportId, false);
+    await this.store.db.syncNow();
+    return {};
+  }
   setxattr(args: SetxattrArgs): Promise<Record<string, never>> { return xattrs.setxattr(this.store, args); }
   getxattr(args: GetxattrArgs): Promise<{ value: Buffer }> { return xattrs.getxattr(this.store, args); }
   listxattr(args: ListxattrArgs): Promise<{ names: string[] }> { return xattrs.listxattr(this.store, args); }

@@ -59,7 +59,7 @@ export async function release(store: NamespaceStore, args: ReleaseArgs): Promise
   await store.mutate(info, [args.ino], async (tx) => {
     if (!store.sessions.release(args.sessionId, args.ino, store.nowMs())) return;
     await reclaimIfUnused(store, tx, args.exportId, args.ino);
-  });
+  }, 'deferred');
   return {};
 }
 

@@ -47,7 +47,7 @@ export async function unlink(store: NamespaceStore, args: UnlinkArgs): Promise<R
       if (inode.nlink === 0) await store.dropInode(tx, inode, now);
       else tx.putInode(inode);
       return 'done';
-    });
+    }, 'deferred');
     if (outcome !== RETRY) return {};
   }
 }
@@ -76,7 +76,7 @@ export async function rmdir(store: NamespaceStore, args: UnlinkArgs): Promise<Re
       tx.putInode(dir);
       await store.freeInode(tx, child);
       return 'done';
-    });
+    }, 'deferred');
     if (outcome !== RETRY) return {};
   }
 }

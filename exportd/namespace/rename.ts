@@ -141,7 +141,7 @@ export async function rename(store: NamespaceStore, args: RenameArgs): Promise<R
         tx.putInode(dir);
       }
       return 'done';
-    });
+    }, 'deferred');
     if (outcome !== RETRY) return {};
   }
 }

@@ -27,6 +27,19 @@ import {
 import { SessionTable } from './sessions.js';
 import { UsageCounters } from './usage.js';
 
+/**
+ * When a change is acknowledged: 'synced' once on disk; 'deferred' once
+ * written (safe from an exportd crash) and synced within the database's
+ * syncDelayMs, or sooner by any synced commit or a client's fsync (the
+ * namespace.sync call). Deferred is only for changes whose loss in a machine
+ * crash leaves a consistent older namespace that nothing outside exportd
+ * relied on: names made and removed (create, mkdir, unlink, rename, link...).
+ * Write generations (stripe versions build on them), distributions and
+ * anything the storage nodes act on stay 'synced'; the deletion worker
+ * syncs before it frees an unlinked file's data.
+ */
+export type Durability = 'synced' | 'deferred';
+
 /** Nanosecond wall clock as {sec, nsec}. */
 export type Clock = () => Timespec;
 
@@ -191,19 +204,21 @@ export class NamespaceStore {
    * update, overlay) and returns the durability promise. Call with the locks
    * held; release them, then await the promise before replying.
    */
-  commit(tx: Tx, info: ExportInfo): Promise<void> {
+  commit(tx: Tx, info: ExportInfo, durability: Durability = 'synced'): Promise<void> {
     const ops = [...tx.ops];
     for (const [ino, inode] of tx.inodes) ops.push(inode ? this.inodes.put(inoKey(ino), inode) : this.inodes.del(inoKey(ino)));
     if (tx.usage.bytes !== 0 || tx.usage.inodes !== 0) ops.push(this.usage.apply(info, tx.usage));
-    return this.db.commit(ops);
+    return this.db.commit(ops, durability === 'synced');
   }
 
   /**
    * Runs `body` under the locks of `inos`, commits what it built and waits for
    * durability after releasing the locks. A body whose unlocked lookups went
    * stale returns RETRY having built nothing (so nothing is committed).
+   * `durability` 'deferred' is for changes that stay inside the namespace
+   * (see Durability).
    */
-  async mutate<T>(info: ExportInfo, inos: ReadonlyArray<number | undefined>, body: (tx: Tx) => Promise<T>): Promise<T> {
+  async mutate<T>(info: ExportInfo, inos: ReadonlyArray<number | undefined>, body: (tx: Tx) => Promise<T>, durability: Durability = 'synced'): Promise<T> {
     const release = await this.locks.acquire(inos);
     let durable: Promise<void>;
     let result: T;
@@ -211,7 +226,7 @@ export class NamespaceStore {
       const tx = this.tx();
       result = await body(tx);
       if (tx.empty) return result;
-      durable = this.commit(tx, info);
+      durable = this.commit(tx, info, durability);
     } finally {
       release();
     }
@@ -251,7 +266,7 @@ export class NamespaceStore {
     if (isRegular(inode.mode)) tx.usage.bytes -= inode.size;
   }
 
-  /** Wait until whatever this read may have seen from pending commits is durable (no reply reveals undurable state). */
+  /** Wait until whatever this read may have seen from pending commits is written (durable unless deferred: see Durability). */
   settled(): Promise<void> {
     return this.db.barrier();
   }

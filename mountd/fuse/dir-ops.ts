@@ -19,7 +19,7 @@
  * at that last unlink.
  */
 import type { FuseOps, FuseStat } from 'fuse-native';
-import { mkdir, mknod, readdir, READDIR_ENTRIES_MAX, rename, rmdir, unlink } from '../../common/protocol/exportd-namespace.js';
+import { mkdir, mknod, readdir, READDIR_ENTRIES_MAX, rename, rmdir, sync, unlink } from '../../common/protocol/exportd-namespace.js';
 import { MosaicError } from '../../common/errors.js';
 import { answer, answerWith, type FsContext } from './context.js';
 import { toFuseStat } from './stat.js';
@@ -106,7 +106,8 @@ export function dirOps(ctx: FsContext): FuseOps {
       forgetName(to.parent, to.name);
       for (const ino of [moved, replaced]) if (ino !== undefined) ctx.cache.dropAttr(ino);
     }),
-    // Every exportd change is durable before it is answered: nothing to sync.
-    fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
+    // exportd answers creates, removals and renames before syncing them (its
+    // syncDelayMs): fsync of a directory makes every one of them durable.
+    fsyncdir: (_path, _datasync, _fd, cb) => answer(ctx, 'fsyncdir', cb, () => ctx.meta.call(sync, {})),
   };
 }

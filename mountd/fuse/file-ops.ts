@@ -14,10 +14,12 @@
  *
  * flush (every close(2)) writes buffered stripes and commits size and mtime;
  * fsync does the same with durable storage writes, so when it returns the
- * data is on the storage nodes' disks and the size in exportd's database.
+ * data is on the storage nodes' disks and the size in exportd's database;
+ * it also syncs exportd, so the file's create (and every other namespace
+ * change exportd acknowledged before syncing it) is durable too.
  */
 import type { FuseOps } from 'fuse-native';
-import { create, O_ACCMODE, O_RDONLY, O_RDWR, O_TRUNC, open } from '../../common/protocol/exportd-namespace.js';
+import { create, O_ACCMODE, O_RDONLY, O_RDWR, O_TRUNC, open, sync } from '../../common/protocol/exportd-namespace.js';
 import { answerCount, answerWith, answer, type FsContext } from './context.js';
 
 export function fileOps(ctx: FsContext): FuseOps {
@@ -51,7 +53,10 @@ export function fileOps(ctx: FsContext): FuseOps {
       return length;
     }),
     flush: (_path, fd, cb) => answer(ctx, 'flush', cb, () => ctx.files.get(fd).inode.commit(false)),
-    fsync: (_path, _datasync, fd, cb) => answer(ctx, 'fsync', cb, () => ctx.files.get(fd).inode.commit(true)),
+    fsync: (_path, _datasync, fd, cb) => answer(ctx, 'fsync', cb, async () => {
+      await ctx.files.get(fd).inode.commit(true);
+      await ctx.meta.call(sync, {});
+    }),
     release: (_path, fd, cb) => answer(ctx, 'release', cb, () => ctx.files.release(fd)),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * Run by db-group-commit.test.ts as a child process: opens the namespace in
- * DIR (argv[2]) and creates files as fast as it can (renaming every 3rd,
+ * DIR (argv[2]; root inode argv[3], the database's syncDelayMs argv[4]) and creates files as fast as it can (renaming every 3rd,
  * unlinking every 5th), printing each acknowledged ino and whether it should
  * still exist, until the parent kills it with SIGKILL.
  */
@@ -11,7 +11,7 @@ import type { ExportInfo } from '../../exportd/namespace/ports.js';
 
 const dir = process.argv[2]!;
 const rootIno = Number(process.argv[3]);
-const db = await openMetadataDb(dir);
+const db = await openMetadataDb(dir, { syncDelayMs: Number(process.argv[4] ?? 0) });
 const info: ExportInfo = { exportId: 1, name: 'e1', volumeId: 1, rootIno, readOnly: false, quotaBytes: 0, quotaInodes: 0 };
 const namespace = new Namespace(db, {
   placement: { placeFile: async () => ({ fid: newFileId(), volumeId: 1, clusterId: 1, layout: { codec: 'rs', k: 2, m: 1, spares: 0 }, shardBytes: 4096, sids: [1, 2, 3] }) },

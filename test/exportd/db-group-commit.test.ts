@@ -1,8 +1,10 @@
 /**
  * The metadata database: group commit shares syncs among concurrent
- * commits, reads see committed-but-unwritten ops, and after a SIGKILL in the
- * middle of a create storm every acknowledged create is there, fsck is clean
- * and no ino is handed out twice.
+ * commits, reads see committed-but-unwritten ops, deferred commits are
+ * synced within syncDelayMs or at once on sync() or a durable commit, and
+ * after a SIGKILL in the middle of a create storm (with and without deferred
+ * sync: a process crash loses nothing acknowledged) every acknowledged create
+ * is there, fsck is clean and no ino is handed out twice.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { GroupCommit, type WriteOp } from '../../exportd/db/group-commit.js';
 import { openMetadataDb } from '../../exportd/db/metadata-db.js';
 import { Namespace } from '../../exportd/namespace/namespace.js';
 import { fakeDistribution } from './namespace-fixture.js';
@@ -48,13 +51,83 @@ test('sync: false counts batches but no syncs', async (t) => {
   t.true(db.counters.batches >= 1);
 });
 
+/** A GroupCommit over a writer that records each batch: how many ops, synced or not. */
+function recordingGroup(syncDelayMs: number): { group: GroupCommit; writes: Array<{ ops: number; sync: boolean }> } {
+  const writes: Array<{ ops: number; sync: boolean }> = [];
+  const group = new GroupCommit(async (ops: WriteOp[], sync: boolean) => {
+    await new Promise((resolve) => setImmediate(resolve));
+    writes.push({ ops: ops.length, sync });
+  }, { sync: true, syncDelayMs });
+  return { group, writes };
+}
+
+const op = (key: string): WriteOp => ({ table: 't', key, value: Buffer.from(key) });
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test('deferred commits are acknowledged unsynced and synced within syncDelayMs', async (t) => {
+  const { group, writes } = recordingGroup(50);
+  t.teardown(() => group.stop());
+  await group.commit([op('a')], false);
+  t.deepEqual(writes, [{ ops: 1, sync: false }], 'acknowledged after an unsynced write');
+  await until(() => writes.length === 2, 5_000);
+  t.deepEqual(writes[1], { ops: 0, sync: true }, 'the timer synced it');
+  t.is(group.counters.syncs, 1);
+  await group.sync();
+  t.is(writes.length, 2, 'sync() with nothing unsynced writes nothing');
+});
+
+test('sync() and a durable commit make every deferred commit before them durable', async (t) => {
+  const { group, writes } = recordingGroup(60_000);
+  t.teardown(() => group.stop());
+  await group.commit([op('a')], false);
+  await group.commit([op('b')], false);
+  await group.sync();
+  t.deepEqual(writes.map((w) => w.sync), [false, false, true]);
+  await group.commit([op('c')], false);
+  await group.commit([op('d')], true);
+  t.deepEqual(writes.slice(3), [{ ops: 1, sync: false }, { ops: 1, sync: true }], 'the durable commit synced the log holding c');
+  await group.sync();
+  t.is(writes.length, 5);
+});
+
+test('syncDelayMs 0 syncs every commit, deferred or not', async (t) => {
+  const { group, writes } = recordingGroup(0);
+  await group.commit([op('a')], false);
+  await group.commit([op('b')], true);
+  t.deepEqual(writes, [{ ops: 1, sync: true }, { ops: 1, sync: true }]);
+});
+
+test('a database with deferred sync: sync() is one synced write, close syncs what is left', async (t) => {
+  const dir = await tempDir(t);
+  const db = await openMetadataDb(dir, { syncDelayMs: 60_000 });
+  const table = db.table<number>('things');
+  for (let n = 0; n < 20; n++) await db.commit([table.put(`k${n}`, n)], false);
+  t.is(db.counters.syncs, 0);
+  t.is(await table.get('k19'), 19);
+  await db.syncNow();
+  t.is(db.counters.syncs, 1);
+  await db.commit([table.put('last', 1)], false);
+  await db.close();
+  const again = await openMetadataDb(dir);
+  t.teardown(() => again.close());
+  t.is(await again.table<number>('things').get('last'), 1);
+});
+
 test('a bad table name is refused', async (t) => {
   const db = await openMetadataDb(await tempDir(t));
   t.teardown(() => db.close());
   t.throws(() => db.table('Bad Name!'), { code: 'EINVAL' });
 });
 
-test('SIGKILL during a create/rename/unlink storm: acknowledged creates survive, fsck is clean, no ino reused', async (t) => {
+for (const syncDelayMs of [0, 100]) {
+test(`SIGKILL during a create/rename/unlink storm (syncDelayMs ${syncDelayMs}): acknowledged operations survive, fsck is clean, no ino reused`, async (t) => {
   const dir = await tempDir(t);
   const ports = {
     placement: { placeFile: async () => fakeDistribution() },
@@ -69,7 +142,7 @@ test('SIGKILL during a create/rename/unlink storm: acknowledged creates survive,
     namespace.close();
     await db.close();
   }
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./db-crash-child.js', import.meta.url)), dir, String(rootIno)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./db-crash-child.js', import.meta.url)), dir, String(rootIno), String(syncDelayMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const acked: Array<{ ino: number; kept: boolean }> = [];
   let buffered = '';
   await new Promise<void>((resolve) => {
@@ -109,3 +182,4 @@ test('SIGKILL during a create/rename/unlink storm: acknowledged creates survive,
   t.true(fresh.attr.ino > Math.max(...acked.map((a) => a.ino)), 'a new ino is above every ino handed out before the crash');
   t.log(`${acked.length} acknowledged, ${report.counts.inodes} inodes after restart`);
 });
+}

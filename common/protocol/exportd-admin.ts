@@ -464,6 +464,9 @@ export interface ScrubInfo {
   slotsChecked: number;
   bytesChecked: number;
   corruptFound: number;
+  /** Files whose stripe versions were compared across their sids, and stripes found with a stale or missing projection. */
+  filesChecked: number;
+  staleFound: number;
   filesQueued: number;
   /** Next periodic pass (wall ms), 0 = none planned. */
   nextMs: number;
@@ -471,7 +474,7 @@ export interface ScrubInfo {
 
 const scrubInfo: Decoder<ScrubInfo> = object({
   running: bool, intervalMs: uint(), startedMs: uint(), finishedMs: uint(), sidsTotal: uint(), sidsDone: uint(),
-  slotsChecked: uint(), bytesChecked: uint(), corruptFound: uint(), filesQueued: uint(), nextMs: uint(),
+  slotsChecked: uint(), bytesChecked: uint(), corruptFound: uint(), filesChecked: uint(), staleFound: uint(), filesQueued: uint(), nextMs: uint(),
 });
 
 export interface HealthArgs {

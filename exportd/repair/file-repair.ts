@@ -21,7 +21,9 @@ import type { Distribution } from '../../common/protocol/types.js';
 import type { RpcPool } from '../../common/rpc/pool.js';
 import type { SidView } from '../cluster/cluster-map.js';
 import { planStripe, type SlotAnswer, type Target } from './stripe-plan.js';
-import type { ByteThrottle } from './throttle.js';
+import { ByteThrottle } from './throttle.js';
+
+const UNTHROTTLED = new ByteThrottle({ bytesPerSecondMax: 0 });
 
 export interface FileRepairDeps {
   pool: RpcPool;
@@ -200,6 +202,12 @@ async function recreate(codec: ErasureCodec, present: ReadonlyMap<number, Buffer
 }
 
 const NO_PAYLOAD = Buffer.alloc(0);
+
+/** Slot headers [from, from + count) of one sid, unthrottled (a few bytes each); every entry undefined when the sid is down or failed. */
+export async function probeRange(deps: Pick<FileRepairDeps, 'pool' | 'sidView' | 'logger' | 'callTimeoutMs'>, dist: Distribution, sid: Sid, from: number, count: number): Promise<SlotAnswer[]> {
+  const result = { bytesRead: 0 } as FileRepairResult;
+  return readRange({ ...deps, throttle: UNTHROTTLED, stripesPerCall: count }, codecOf(dist), dist, sid, from, count, result, true);
+}
 
 /** Slots [from, from + count) of one sid (with `probe`, headers only); every entry undefined when the sid is down or failed. */
 async function readRange(deps: FileRepairDeps, codec: ErasureCodec, dist: Distribution, sid: Sid, from: number, count: number, result: FileRepairResult,

@@ -1,27 +1,39 @@
 /**
  * Scrub: asks every member sid whose node is up to check the CRC of every
  * slot (storaged.scrub, paged by cursor and throttled by the node's own
- * scrub rate), then queues the files of the corrupt slots for repair
- * (reason "corrupt"). Periodic every intervalMs (0: on demand only) and on
- * demand; one pass at a time.
+ * scrub rate) and queues the files of the corrupt slots for repair
+ * (reason "corrupt"); then checks every file's stripe versions across its
+ * sids (slot headers only: version-check.ts) and queues the files with a
+ * stale or missing projection on a home that answers (reason
+ * "version-mismatch"). Periodic every intervalMs (0: on demand only) and
+ * on demand; one pass at a time.
  *
  * Fault model: a node failing mid-pass is skipped for this pass (the next
- * pass covers it); a corrupt slot of a file deleted meanwhile is ignored.
- * Memory: the corrupt fids of one pass (bounded by what the nodes report).
+ * pass covers it); a corrupt slot of a file deleted meanwhile is ignored;
+ * files open for writing are left to the next pass (their stripes may be
+ * between versions). Memory: the corrupt fids of one pass (bounded by what
+ * the nodes report) and VERSION_CHECKS_MAX files' header probes.
  */
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
-import type { FileId } from '../../common/ids.js';
+import type { FileId, Sid } from '../../common/ids.js';
 import { scrub, type ScrubCursor } from '../../common/protocol/storaged.js';
 import type { ScrubInfo } from '../../common/protocol/exportd-admin.js';
 import type { RpcPool } from '../../common/rpc/pool.js';
 import type { ClusterMap } from '../cluster/cluster-map.js';
 import type { InodeRecord, RepairReport } from '../namespace/namespace.js';
+import { staleStripes } from './version-check.js';
 
 export interface ScrubNamespacePort {
   scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
+  filesOnSid(sid: Sid, afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
+  openCount(ino: number): number;
   queueRepair(report: RepairReport): Promise<boolean>;
 }
+
+/** Files whose versions are checked at once (each: one header probe per sid per window of stripes). */
+const VERSION_CHECKS_MAX = 4;
+const PAGE_FILES = 1000;
 
 export interface ScrubSchedulerOptions {
   map: ClusterMap;
@@ -33,6 +45,10 @@ export interface ScrubSchedulerOptions {
   slotsPerCall?: number;
   /** One scrub call may take long: the node reads slotsPerCall slots at its scrub rate. */
   callTimeoutMs?: number;
+  /** Stripes whose headers one probe call of the version pass reads. */
+  stripesPerCall?: number;
+  /** Per header probe of the version pass. */
+  probeTimeoutMs?: number;
   nowMs?: () => number;
   /** The files queued by a pass (the repair worker's wake-up). */
   onQueued?: () => void;
@@ -46,10 +62,10 @@ export class ScrubScheduler {
   private readonly state: ScrubInfo;
 
   constructor(options: ScrubSchedulerOptions) {
-    this.options = { slotsPerCall: 10_000, callTimeoutMs: 120_000, nowMs: Date.now, onQueued: () => undefined, ...options };
+    this.options = { slotsPerCall: 10_000, callTimeoutMs: 120_000, stripesPerCall: 256, probeTimeoutMs: 30_000, nowMs: Date.now, onQueued: () => undefined, ...options };
     this.state = {
       running: false, intervalMs: options.intervalMs, startedMs: 0, finishedMs: 0, sidsTotal: 0, sidsDone: 0,
-      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesQueued: 0, nextMs: 0,
+      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesChecked: 0, staleFound: 0, filesQueued: 0, nextMs: 0,
     };
   }
 
@@ -102,10 +118,10 @@ export class ScrubScheduler {
       .flatMap((node) => node.sids.map((stat) => ({ sid: stat.sid, address: node.address })));
     Object.assign(this.state, {
       running: true, startedMs: this.options.nowMs(), finishedMs: 0, sidsTotal: sids.length, sidsDone: 0,
-      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesQueued: 0,
+      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesChecked: 0, staleFound: 0, filesQueued: 0,
     });
     this.options.logger.info(`scrub: checking ${sids.length} sids`);
-    const corrupt = new Set<FileId>();
+    const corrupt = new Map<Sid, Set<FileId>>();
     // Nodes scrub in parallel (each at its own rate), the sids of one node one after the other.
     const byNode = new Map<string, number[]>();
     for (const { sid, address } of sids) byNode.set(address, [...(byNode.get(address) ?? []), sid]);
@@ -116,11 +132,14 @@ export class ScrubScheduler {
         this.state.sidsDone++;
       }
     }));
-    if (corrupt.size > 0) await this.queue(corrupt);
-    this.options.logger.info(`scrub: done: ${this.state.slotsChecked} slots, ${this.state.corruptFound} corrupt, ${this.state.filesQueued} files queued for repair`);
+    if (corrupt.size > 0) await this.queueCorrupt(corrupt);
+    await this.checkVersions();
+    this.options.onQueued();
+    this.options.logger.info(`scrub: done: ${this.state.slotsChecked} slots, ${this.state.corruptFound} corrupt; ${this.state.filesChecked} files, `
+      + `${this.state.staleFound} stale stripes; ${this.state.filesQueued} files queued for repair`);
   }
 
-  private async scrubSid(address: string, sid: number, corrupt: Set<FileId>): Promise<void> {
+  private async scrubSid(address: string, sid: number, corrupt: Map<Sid, Set<FileId>>): Promise<void> {
     let cursor: ScrubCursor | undefined;
     try {
       do {
@@ -130,7 +149,7 @@ export class ScrubScheduler {
         this.state.bytesChecked += result.bytesChecked;
         for (const slot of result.corrupt) {
           this.state.corruptFound++;
-          corrupt.add(slot.fid);
+          corrupt.set(sid, (corrupt.get(sid) ?? new Set()).add(slot.fid));
           this.options.logger.warn(`scrub: sid ${sid} fid ${slot.fid} stripe ${slot.stripe} is corrupt: ${slot.reason}`);
         }
         cursor = result.nextCursor;
@@ -140,18 +159,45 @@ export class ScrubScheduler {
     }
   }
 
-  /** Slots name fids; the queue is by inode: one walk over the files maps them. */
-  private async queue(corrupt: Set<FileId>): Promise<void> {
-    let after = 0;
-    for (;;) {
-      const { files, lastIno } = await this.options.namespace.scanFiles(after, 1000);
-      for (const inode of files) {
-        if (!corrupt.has(inode.dist!.fid)) continue;
-        if (await this.options.namespace.queueRepair({ ino: inode.ino, reason: 'corrupt' })) this.state.filesQueued++;
+  /** Slots name fids, the queue is by inode: the sid -> files index maps them, visiting only the files of sids with corrupt slots. */
+  private async queueCorrupt(corrupt: Map<Sid, Set<FileId>>): Promise<void> {
+    const queued = new Set<number>();
+    for (const [sid, fids] of corrupt) {
+      for (let after = 0; ;) {
+        const { files, lastIno } = await this.options.namespace.filesOnSid(sid, after, PAGE_FILES);
+        for (const inode of files) {
+          if (!fids.has(inode.dist!.fid) || queued.has(inode.ino)) continue;
+          if (await this.options.namespace.queueRepair({ ino: inode.ino, reason: 'corrupt' })) {
+            queued.add(inode.ino);
+            this.state.filesQueued++;
+          }
+        }
+        if (lastIno === undefined) break;
+        after = lastIno;
       }
+    }
+  }
+
+  /** Every file not open: its stripes' versions across its sids; files a repair would write to are queued. */
+  private async checkVersions(): Promise<void> {
+    const { map, pool, logger } = this.options;
+    const deps = { pool, logger, sidView: (sid: Sid) => map.sid(sid), callTimeoutMs: this.options.probeTimeoutMs, stripesPerCall: this.options.stripesPerCall };
+    for (let after = 0; !this.stopped;) {
+      const { files, lastIno } = await this.options.namespace.scanFiles(after, PAGE_FILES);
+      const todo = files.filter((inode) => inode.size > 0 && this.options.namespace.openCount(inode.ino) === 0);
+      const check = async (): Promise<void> => {
+        for (let inode = todo.shift(); inode && !this.stopped; inode = todo.shift()) {
+          const stale = await staleStripes(deps, inode.dist!, inode.size);
+          this.state.filesChecked++;
+          if (stale === 0) continue;
+          this.state.staleFound += stale;
+          logger.warn(`scrub: inode ${inode.ino} (fid ${inode.dist!.fid}) has ${stale} stripes with a stale or missing projection`);
+          if (await this.options.namespace.queueRepair({ ino: inode.ino, reason: 'version-mismatch' })) this.state.filesQueued++;
+        }
+      };
+      await Promise.all(Array.from({ length: VERSION_CHECKS_MAX }, check));
       if (lastIno === undefined) break;
       after = lastIno;
     }
-    this.options.onQueued();
   }
 }

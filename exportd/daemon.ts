@@ -73,6 +73,8 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
     if (indexed > 0) logger.info(`sid -> files index built: ${indexed} entries`);
     const frees = await namespace.ensurePendingFrees();
     if (frees > 0) logger.info(`pending-frees index built: ${frees} entries`);
+    const counted = await namespace.ensureFileCount();
+    if (counted > 0) logger.info(`regular files counted: ${counted}`);
     exports.attachRoots({
       createExportRoot: (exportId) => namespace.createExportRoot(exportId),
       isExportEmpty: async (exportId) => {

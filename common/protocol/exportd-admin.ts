@@ -478,7 +478,7 @@ const scrubInfo: Decoder<ScrubInfo> = object({
 });
 
 export interface HealthArgs {
-  /** Recount redundancy now (a walk over every file); false: the last count. */
+  /** Recount redundancy now (the files on sids not up and the queued ones); false: the last count. */
   recount: boolean;
 }
 

@@ -20,6 +20,7 @@ import { INO_LIMIT_KEY } from './inode-allocator.js';
 import { isDir, isRegular, S_IFMT } from './modes.js';
 import { inoOfKey, nameOfKey, type InodeRecord, type Usage } from './records.js';
 import type { NamespaceStore } from './store.js';
+import { checkFileCount } from './file-count.js';
 import { checkSidIndex } from './sid-index.js';
 import { usageKey } from './usage.js';
 
@@ -154,6 +155,8 @@ export async function fsck(store: NamespaceStore): Promise<FsckReport> {
   if (counts.inodes > 0 && (limit === undefined || limit <= maxIno)) problem(`ino limit ${limit} is not above the largest ino ${maxIno}`);
 
   for (const fix of await checkSidIndex(store, inodes)) problem(fix);
+  const countFix = await checkFileCount(store, [...inodes.values()].filter((inode) => inode.dist !== undefined).length);
+  if (countFix) problem(countFix);
 
   for await (const _ of store.deletions.scan()) counts.deletionsQueued++;
   if (problemCount > problems.length) problems.push(`... and ${problemCount - problems.length} more problems`);

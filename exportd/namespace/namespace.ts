@@ -21,6 +21,7 @@ import type { CommitCounters, MetadataDb } from '../db/metadata-db.js';
 import * as attrs from './attrs.js';
 import * as creates from './create.js';
 import { finishDeletion, takeDeletions, truncateKeep } from './deletions.js';
+import { ensureFileCount } from './file-count.js';
 import { fsck, type FsckReport } from './fsck.js';
 import { S_IFDIR } from './modes.js';
 import * as opens from './opens.js';
@@ -134,6 +135,12 @@ export class Namespace {
   filesOnSid(sid: Sid, afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }> { return sidIndex.filesOnSid(this.store, sid, afterIno, limit); }
   /** Builds the sid -> files index of a database from before it; call once at start, before serving. */
   ensureSidIndex(): Promise<number> { return sidIndex.ensureSidIndex(this.store); }
+  /** Every sid the index names a file on (sid-index.ts). */
+  indexedSids(): Promise<Sid[]> { return sidIndex.indexedSids(this.store); }
+  /** Loads the count of regular files with data, counting them once for a database from before it; call once at start (file-count.ts). */
+  ensureFileCount(): Promise<number> { return ensureFileCount(this.store); }
+  /** Regular files with data now; undefined before ensureFileCount. */
+  dataFileCount(): number | undefined { return this.store.fileCount.value; }
   /** A regular file's inode by ino alone (the repair worker has no export context). */
   fileOf(ino: number): Promise<InodeRecord | undefined> { return this.store.inodes.get(inoKey(ino)); }
 

@@ -52,6 +52,19 @@ export async function filesOnSid(store: NamespaceStore, sid: Sid, afterIno: numb
   return { files, lastIno: last === undefined ? undefined : last[1] };
 }
 
+/** Every sid some file has a slot on (one seek per sid, not a walk): how the status finds files on sids gone from the map. */
+export async function indexedSids(store: NamespaceStore): Promise<Sid[]> {
+  const sids: Sid[] = [];
+  for (let gt = ''; ;) {
+    const [row] = await store.sidFiles.entries({ gt, limit: 1 });
+    if (!row) return sids;
+    const sid = Number.parseInt(row[0].slice(0, 4), 16);
+    sids.push(sid);
+    // Keys are "ssss/<ino>": "ssss0" sorts after every key of sid ssss.
+    gt = `${row[0].slice(0, 4)}0`;
+  }
+}
+
 /**
  * fsck's part: every (sid, file) of the inodes has its entry and every
  * entry its (sid, file). Each difference is checked again and fixed under

@@ -18,6 +18,7 @@ import type { MetadataDb, Table, WriteOp } from '../db/metadata-db.js';
 import { InodeAllocator } from './inode-allocator.js';
 import { InodeLocks } from './locks.js';
 import { isDir, isRegular } from './modes.js';
+import { FileCount } from './file-count.js';
 import { pendingFreeOps } from './pending-frees.js';
 import type { ExportInfo, NamespacePorts } from './ports.js';
 import {
@@ -65,6 +66,8 @@ export function msOf(time: Timespec): number {
 export class Tx {
   readonly ops: WriteOp[] = [];
   readonly usage: Usage = { bytes: 0, inodes: 0 };
+  /** Regular files with a distribution gained (+) or dropped (-) (file-count.ts). */
+  dataFiles = 0;
   /** ino -> final record, or null to delete it. */
   readonly inodes = new Map<number, InodeRecord | null>();
   private readonly store: NamespaceStore;
@@ -103,6 +106,7 @@ export class Tx {
   indexDist(ino: number, before: Distribution | undefined, after: Distribution | undefined): void {
     const old = new Set(before?.sids ?? []);
     const next = new Set(after?.sids ?? []);
+    this.dataFiles += (after ? 1 : 0) - (before ? 1 : 0);
     for (const sid of old) if (!next.has(sid)) this.ops.push(this.store.sidFiles.del(sidFileKey(sid, ino)));
     for (const sid of next) if (!old.has(sid)) this.ops.push(this.store.sidFiles.put(sidFileKey(sid, ino), ino));
   }
@@ -131,6 +135,7 @@ export class NamespaceStore {
   readonly sidFiles: Table<number>;
   /** (fid, sid) pairs a queued delete task frees (pending-frees.ts). */
   readonly pendingFrees: Table<number>;
+  readonly fileCount: FileCount;
   readonly locks = new InodeLocks();
   readonly allocator: InodeAllocator;
   readonly usage: UsageCounters;
@@ -149,6 +154,7 @@ export class NamespaceStore {
     this.repairs = db.table('repairs');
     this.sidFiles = db.table('sid-files');
     this.pendingFrees = db.table('pending-frees');
+    this.fileCount = new FileCount(this.meta);
     this.allocator = new InodeAllocator(db, this.meta as Table<number>);
     this.usage = new UsageCounters(this.meta as Table<Usage>);
     this.sessions = new SessionTable(options.leaseMs);
@@ -208,6 +214,8 @@ export class NamespaceStore {
     const ops = [...tx.ops];
     for (const [ino, inode] of tx.inodes) ops.push(inode ? this.inodes.put(inoKey(ino), inode) : this.inodes.del(inoKey(ino)));
     if (tx.usage.bytes !== 0 || tx.usage.inodes !== 0) ops.push(this.usage.apply(info, tx.usage));
+    const count = tx.dataFiles !== 0 ? this.fileCount.apply(tx.dataFiles) : undefined;
+    if (count) ops.push(count);
     return this.db.commit(ops, durability === 'synced');
   }
 

@@ -152,6 +152,10 @@ export class RepairService {
       const { namespace, map } = this.options;
       this.redundancy = await countRedundancy({
         scanFiles: (after, limit) => namespace.scanFiles(after, limit),
+        filesOnSid: (sid, after, limit) => namespace.filesOnSid(sid, after, limit),
+        indexedSids: () => namespace.indexedSids(),
+        fileOf: (ino) => namespace.fileOf(ino),
+        dataFileCount: () => namespace.dataFileCount(),
         takeRepairs: (after, limit) => namespace.takeRepairs(after, limit),
         sidView: (sid) => map.sid(sid),
         lastResult: (ino) => this.worker.lastResult(ino),

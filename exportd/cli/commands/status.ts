@@ -12,7 +12,7 @@ import { rebalanceLine } from './rebalance.js';
 import { jobsTable, queueLine } from './rebuild.js';
 import { scrubLine } from './scrub.js';
 
-/** Redundancy is recounted for each status (a walk over every file): give it more than the usual deadline. */
+/** Redundancy is recounted for each status (the files on sids not up and the queued ones; a walk before the file counter is loaded): give it more than the usual deadline. */
 const STATUS_HEALTH_TIMEOUT_MS = 120_000;
 
 export function redundancyLine(r: HealthResult['redundancy']): string {

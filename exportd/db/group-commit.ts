@@ -123,6 +123,11 @@ export class GroupCommit {
     return group.done;
   }
 
+  /** A write failed: every commit is refused from now on (the daemon must restart). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** The overlay's view of a key: `{ value }` when a pending op wrote it, undefined when level has the answer. */
   pending(table: string, key: string): { value: Buffer | undefined } | undefined {
     const entry = this.overlay.get(overlayKey(table, key));

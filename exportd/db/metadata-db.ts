@@ -24,6 +24,7 @@ import { ClassicLevel } from 'classic-level';
 import { Packr } from 'msgpackr';
 import { MosaicError } from '../../common/errors.js';
 import { GroupCommit, type CommitCounters, type WriteOp } from './group-commit.js';
+import { ReadCache } from './read-cache.js';
 
 export type { CommitCounters, WriteOp } from './group-commit.js';
 
@@ -60,17 +61,19 @@ export class Table<V> {
   readonly name: string;
   private readonly sublevel: Sublevel;
   private readonly group: GroupCommit;
+  /** Set for the tables every namespace operation reads (see TableOptions). */
+  readonly cache: ReadCache | undefined;
 
-  constructor(name: string, sublevel: Sublevel, group: GroupCommit) {
+  constructor(name: string, sublevel: Sublevel, group: GroupCommit, cache: ReadCache | undefined) {
     this.name = name;
     this.sublevel = sublevel;
     this.group = group;
+    this.cache = cache;
   }
 
   async get(key: string): Promise<V | undefined> {
-    const pending = this.group.pending(this.name, key);
-    const bytes = pending ? pending.value : await this.sublevel.get(key);
-    return bytes === undefined ? undefined : (packr.unpack(bytes) as V);
+    const bytes = this.group.pending(this.name, key) ?? this.cache?.lookup(key);
+    return decode<V>(bytes ? bytes.value : await this.readLevel(key));
   }
 
   /** Several keys at once (one round trip to level for those not pending). */
@@ -78,18 +81,27 @@ export class Table<V> {
     const out: Array<V | undefined> = new Array(keys.length);
     const missing: number[] = [];
     keys.forEach((key, index) => {
-      const pending = this.group.pending(this.name, key);
-      if (pending) out[index] = pending.value === undefined ? undefined : (packr.unpack(pending.value) as V);
+      const known = this.group.pending(this.name, key) ?? this.cache?.lookup(key);
+      if (known) out[index] = decode<V>(known.value);
       else missing.push(index);
     });
     if (missing.length > 0) {
+      const writesBefore = this.cache?.writes ?? 0;
       const found = await this.sublevel.getMany(missing.map((index) => keys[index]!));
       missing.forEach((index, i) => {
         const bytes = found[i];
-        out[index] = bytes === undefined ? undefined : (packr.unpack(bytes) as V);
+        this.cache?.fill(keys[index]!, bytes, writesBefore);
+        out[index] = decode<V>(bytes);
       });
     }
     return out;
+  }
+
+  private async readLevel(key: string): Promise<Buffer | undefined> {
+    const writesBefore = this.cache?.writes ?? 0;
+    const bytes = await this.sublevel.get(key);
+    this.cache?.fill(key, bytes, writesBefore);
+    return bytes;
   }
 
   put(key: string, value: V): WriteOp {
@@ -115,9 +127,19 @@ export class Table<V> {
   }
 }
 
+function decode<V>(bytes: Buffer | undefined): V | undefined {
+  return bytes === undefined ? undefined : (packr.unpack(bytes) as V);
+}
+
+export interface TableOptions {
+  /** Keep up to this many values (and "absent" answers) in memory; for the tables every operation reads. */
+  cacheEntriesMax?: number;
+}
+
 export class MetadataDb {
   private readonly tables = new Map<string, Table<unknown>>();
   private readonly sublevels = new Map<string, Sublevel>();
+  private readonly caches = new Map<string, ReadCache>();
   private readonly group: GroupCommit;
   private readonly level: ClassicLevel<string, Buffer>;
   readonly sync: boolean;
@@ -129,14 +151,16 @@ export class MetadataDb {
     this.table(SYNC_MARK_TABLE);
   }
 
-  /** The table (sublevel) called `name`, created on first use; names are [a-z0-9-]+. */
-  table<V>(name: string): Table<V> {
+  /** The table (sublevel) called `name`, created on first use (options count then); names are [a-z0-9-]+. */
+  table<V>(name: string, options: TableOptions = {}): Table<V> {
     let table = this.tables.get(name);
     if (!table) {
       if (!/^[a-z0-9-]{1,40}$/.test(name)) throw MosaicError.invalid(`table name must match [a-z0-9-]{1,40}, got "${name}"`);
       const sublevel = this.level.sublevel<string, Buffer>(name, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
       this.sublevels.set(name, sublevel);
-      table = new Table<unknown>(name, sublevel, this.group);
+      const cache = options.cacheEntriesMax ? new ReadCache(options.cacheEntriesMax) : undefined;
+      if (cache) this.caches.set(name, cache);
+      table = new Table<unknown>(name, sublevel, this.group, cache);
       this.tables.set(name, table);
     }
     return table as Table<V>;
@@ -144,7 +168,10 @@ export class MetadataDb {
 
   /** Applies `ops` atomically; resolves once durable, or once written for `durable: false` (see the module comment). */
   commit(ops: WriteOp[], durable = true): Promise<void> {
-    return this.group.commit(ops, durable);
+    const done = this.group.commit(ops, durable);
+    // After group commit took them (it refuses everything once a write failed): the caches follow the overlay.
+    if (!this.group.failed) for (const op of ops) this.caches.get(op.table)?.written(op.key, op.value);
+    return done;
   }
 
   /** Resolves when every commit so far is durable (a client's fsync). */

@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants, promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
 
 /** The subset of fs.promises.FileHandle the store uses. */
 export interface BinsHandle {
@@ -24,6 +25,8 @@ export interface SpaceStat {
   capacityBytes: number;
   freeBytes: number;
   usedBytes: number;
+  /** See SidStat.filesystemId. */
+  filesystemId?: string;
 }
 
 export interface FileIo {
@@ -98,11 +101,24 @@ export const realFileIo: FileIo = {
   },
   punchHole: punchWithFallocate,
   statfs: async (path) => {
-    const info = await fs.statfs(path);
+    const [info, dir] = await Promise.all([fs.statfs(path), fs.stat(path)]);
     return {
       capacityBytes: info.blocks * info.bsize,
       freeBytes: info.bavail * info.bsize,
       usedBytes: (info.blocks - info.bfree) * info.bsize,
+      filesystemId: `${await machineId()}:${dir.dev}`,
     };
   },
 };
+
+let machine: Promise<string> | undefined;
+
+/**
+ * The kernel's boot id: containers on one host share it (and their bind
+ * mounts share device numbers), while another machine's differs, so boot
+ * id plus st_dev names one filesystem cluster-wide.
+ */
+function machineId(): Promise<string> {
+  machine ??= fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((id) => id.trim(), () => hostname());
+  return machine;
+}

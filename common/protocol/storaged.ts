@@ -385,6 +385,12 @@ export interface SidStat {
   freeBytes: number;
   usedBytes: number;
   fileCount: number;
+  /**
+   * The filesystem holding the sid's directory (machine boot id and device
+   * number): sids reporting the same id share one disk, whose space is then
+   * counted once. Absent from older nodes: such a sid counts on its own.
+   */
+  filesystemId?: string;
 }
 
 export const sidStat: Decoder<SidStat> = object({
@@ -394,6 +400,7 @@ export const sidStat: Decoder<SidStat> = object({
   freeBytes: uint(),
   usedBytes: uint(),
   fileCount: uint(),
+  filesystemId: optional(string(128)),
 });
 
 export interface StatArgs {

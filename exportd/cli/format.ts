@@ -7,6 +7,7 @@ import Table from 'cli-table3';
 import { formatBytes } from '../../common/units.js';
 import type { ExportSummary, NodeInfo, VolumeInfo } from '../../common/protocol/exportd-admin.js';
 import { formatLayout } from '../../codec/layout.js';
+import { spaceOf } from '../cluster/space.js';
 
 export function table(head: string[], rows: Array<Array<string | number>>): string {
   const out = new Table({ head, style: { head: [], border: [] } });
@@ -34,17 +35,17 @@ export function nodesTable(nodes: NodeInfo[]): string {
   return table(
     ['ADDRESS', 'SIDS', 'STATE', 'VOLUME', 'CLUSTER', 'CAPACITY', 'USED', 'FREE', 'FILES', 'LAST HEARTBEAT'],
     nodes.map((node) => {
-      const sum = (pick: (stat: NodeInfo['sids'][number]) => number) => node.sids.reduce((total, stat) => total + pick(stat), 0);
+      const space = spaceOf(node.sids);
       return [
         node.address,
         node.sids.map((stat) => stat.sid).join(','),
         node.state,
         node.volumeId ?? '-',
         node.clusterId ?? '-',
-        formatBytes(sum((stat) => stat.capacityBytes)),
-        formatBytes(sum((stat) => stat.usedBytes)),
-        formatBytes(sum((stat) => stat.freeBytes)),
-        sum((stat) => stat.fileCount),
+        formatBytes(space.capacityBytes),
+        formatBytes(space.usedBytes),
+        formatBytes(space.freeBytes),
+        node.sids.reduce((total, stat) => total + stat.fileCount, 0),
         ago(node.lastHeartbeatMs),
       ];
     }),

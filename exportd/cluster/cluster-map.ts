@@ -28,6 +28,7 @@ import { SHARD_BYTES_ALIGN } from '../../common/protocol/exportd-admin.js';
 import { formatLayout, validateLayout } from '../../codec/layout.js';
 import type { ClusterOp, ClusterRecords, ClusterStore, NodeRecord, VolumeRecord } from './records.js';
 import { Serial } from './serial.js';
+import { spaceOf } from './space.js';
 
 /**
  * 64 KiB per shard: a 4+2 stripe is then 256 KiB of file data, two of the
@@ -308,15 +309,13 @@ export class ClusterMap {
     };
   }
 
-  /** Raw space of a volume's member sids (last heartbeat of each, down nodes included). */
+  /**
+   * Raw space of a volume's member sids (last heartbeat of each, down nodes
+   * included), each filesystem counted once: six sids on one disk (the
+   * local cluster) hold one disk's bytes, not six.
+   */
   rawSpaceOf(volumeId: number): { capacityBytes: number; freeBytes: number } {
-    let capacityBytes = 0;
-    let freeBytes = 0;
-    for (const view of this.allSids()) {
-      if (view.volumeId !== volumeId) continue;
-      capacityBytes += view.capacityBytes;
-      freeBytes += view.freeBytes;
-    }
+    const { capacityBytes, freeBytes } = spaceOf([...this.nodes.values()].filter((entry) => entry.record.volumeId === volumeId).flatMap((entry) => entry.record.sids));
     return { capacityBytes, freeBytes };
   }
 

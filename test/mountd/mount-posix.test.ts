@@ -203,10 +203,14 @@ test('xattrs with setfattr/getfattr: set, list, replace, remove, missing is ENOD
   t.is(small.trim(), `-1 ${osConstants.errno.ERANGE}`);
 });
 
-test('statfs: df shows the volume capacity', async (t) => {
+test('statfs: df shows the volume capacity: the one disk under all six sids, counted once, times k / n', async (t) => {
   const out = await sh(cluster.mountpoint, 'df -B1 --output=size,avail . | tail -1');
   const [size, avail] = out.trim().split(/\s+/).map(Number);
   t.true(size! > 0 && avail! > 0 && avail! <= size!, out);
+  const disk = await sh(cluster.dir, 'df -B1 --output=size . | tail -1');
+  // statfs counts in blocks: the size is rounded down to one.
+  const expected = Math.floor((Number(disk.trim()) * 4) / 6);
+  t.true(size! <= expected && expected - size! < 1024 * 1024, `mount ${out.trim()}, disk ${disk.trim()}, expected ${expected}`);
   const statfs = await sh(cluster.mountpoint, 'stat -f -c "%l %t" .');
   t.regex(statfs, /^255 /);
 });

@@ -247,6 +247,8 @@ export class StripeIo {
     const plans: (PatchItem[] | undefined)[] = [];
     const payloads: Buffer[][] = [];
     const undos: (PatchUndo | undefined)[] = [];
+    /** Per stripe, the pooled delta and parity buffers (the parity deltas are views of the second). */
+    const scratch: Buffer[][] = [];
     try {
       const reads = await Promise.all(stripes.map((s) => Promise.all(Array.from({ length: k }, async (_, i) => {
         const mine = shardRanges(s.ranges, i, shardBytes);
@@ -267,7 +269,9 @@ export class StripeIo {
           version = o.version;
         }
         if (version === undefined || version >= s.version || touched.some((r) => r.mine.length > STORAGED_LIMITS.patchRangesMax)) return;
-        const delta = Buffer.alloc(this.codec.stripeBytes);
+        // Pooled: a fresh zeroed stripe per patch (and its GC) was most of a patch's CPU.
+        const delta = this.take(this.codec.stripeBytes).fill(0);
+        scratch[at] = [delta];
         const items: PatchItem[] = [];
         const bytes: Buffer[] = [];
         const item = (projection: number, op: PatchItem['op'], ranges: [number, number][]): PatchItem => ({
@@ -291,7 +295,8 @@ export class StripeIo {
           items.push(item(i, 'write', mine));
           bytes.push(gatherRanges(s.data, mine, i * shardBytes));
         }
-        const parity = await parityDeltas(this.codec, delta);
+        const parity = await parityDeltas(this.codec, delta, this.take(this.codec.m * this.codec.projectionBytes(k)));
+        scratch[at]!.push(parity[0]!);
         parity.forEach((change, j) => {
           let runs = nonZeroRuns(change, PARITY_BLOCK_BYTES);
           // Past storaged's ranges per item: one range from the first changed block to the last.
@@ -329,9 +334,15 @@ export class StripeIo {
       }
     }));
     return stripes.map((_, at) => {
-      if (plans[at] === undefined) return { patched: false };
-      return acks[at] === n ? { patched: true } : { patched: false, undo: undos[at] };
+      if (plans[at] !== undefined && acks[at] !== n) return { patched: false, undo: undos[at] };
+      // No undo keeps the deltas (the payloads sent were gathered copies): back to the pool.
+      for (const buffer of scratch[at] ?? []) this.options.buffers?.release(buffer);
+      return { patched: plans[at] !== undefined };
     });
+  }
+
+  private take(sizeBytes: number): Buffer {
+    return this.options.buffers?.take(sizeBytes) ?? Buffer.allocUnsafe(sizeBytes);
   }
 
   /**

@@ -14,6 +14,7 @@
  * that layout: the parity delta is encoded at full shard width and only
  * its non-zero blocks are sent (test/codec/rs-delta.test.ts checks both).
  */
+import assert from 'node:assert/strict';
 import type { ErasureCodec } from '../../codec/codec.js';
 
 /** Granularity of the parity runs sent: small enough to skip the unchanged packets, large enough to keep ranges few. */
@@ -61,12 +62,13 @@ function isZero(bytes: Buffer, start: number, end: number): boolean {
 /**
  * Encodes `delta` (a whole stripe: old XOR new, zero where nothing changed)
  * and returns each parity projection's delta (index j is projection k + j),
- * laid end to end in one buffer so the codec copies nothing.
+ * laid end to end in `parity` (m parity projections' bytes, contents
+ * undefined: the encode sets every byte) so the codec copies nothing.
  */
-export async function parityDeltas(codec: ErasureCodec, delta: Buffer): Promise<Buffer[]> {
+export async function parityDeltas(codec: ErasureCodec, delta: Buffer, parity: Buffer = Buffer.allocUnsafe(codec.m * codec.projectionBytes(codec.k))): Promise<Buffer[]> {
   const { k, m, shardBytes } = codec;
   const parityBytes = codec.projectionBytes(k);
-  const parity = Buffer.alloc(m * parityBytes);
+  assert(parity.length === m * parityBytes, `parity buffer of ${parity.length} bytes, not ${m * parityBytes}`);
   const projections: Buffer[] = [];
   for (let i = 0; i < k; i++) projections.push(delta.subarray(i * shardBytes, (i + 1) * shardBytes));
   for (let j = 0; j < m; j++) projections.push(parity.subarray(j * parityBytes, (j + 1) * parityBytes));

@@ -260,6 +260,15 @@ export const open = method<OpenArgs, OpenResult>('open', object({ ...base, ino, 
 export interface ReleaseArgs extends Base { ino: number; sessionId: string }
 export const release = method<ReleaseArgs, Record<string, never>>('release', object({ ...base, ino, sessionId }), empty);
 
+/**
+ * releaseMany: several releases of the session in one call (an ino once per
+ * open it drops), made in order; clients gather the releases of a few
+ * milliseconds so that `create + close` loops pay one call per file, not two.
+ */
+export const RELEASE_BATCH_MAX = 1024;
+export interface ReleaseManyArgs extends Base { inos: number[]; sessionId: string }
+export const releaseMany = method<ReleaseManyArgs, Record<string, never>>('releaseMany', object({ ...base, inos: array(ino, RELEASE_BATCH_MAX), sessionId }), empty);
+
 /** renewSession: keeps a session's opens alive for another lease; returns the lease. */
 export interface RenewSessionArgs extends Base { sessionId: string }
 export const renewSession = method<RenewSessionArgs, { leaseMs: number }>('renewSession', object({ ...base, sessionId }), object({ leaseMs: uint() }));
@@ -300,5 +309,5 @@ export const reportRepair = method<ReportRepairArgs, Record<string, never>>(
 /** Every namespace method, for registration loops and docs. */
 export const NAMESPACE_METHODS = {
   lookup, getattr, setattr, mknod, create, mkdir, symlink, readlink, unlink, rmdir, rename, link, readdir, statfs,
-  access, setxattr, getxattr, listxattr, removexattr, open, release, renewSession, commitWrite, reportRepair, sync,
+  access, setxattr, getxattr, listxattr, removexattr, open, release, releaseMany, renewSession, commitWrite, reportRepair, sync,
 } as const;

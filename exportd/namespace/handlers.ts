@@ -32,6 +32,7 @@ export function registerNamespaceHandlers(server: RpcServer, namespace: Namespac
     .handle(proto.removexattr, (args) => reply(namespace.removexattr(args)))
     .handle(proto.open, (args) => reply(namespace.open(args)))
     .handle(proto.release, (args) => reply(namespace.release(args)))
+    .handle(proto.releaseMany, (args) => reply(namespace.releaseMany(args)))
     .handle(proto.renewSession, (args) => reply(namespace.renewSession(args)))
     .handle(proto.commitWrite, (args) => reply(namespace.commitWrite(args)))
     .handle(proto.sync, (args) => reply(namespace.sync(args.exportId)))

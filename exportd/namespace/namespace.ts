@@ -12,7 +12,7 @@
  */
 import type {
   AccessArgs, CommitWriteArgs, CreateArgs, GetattrArgs, GetxattrArgs, LinkArgs, ListxattrArgs, LookupArgs, MkdirArgs, MknodArgs,
-  NodeInfo, OpenArgs, OpenResult, ReaddirArgs, ReaddirResult, ReadlinkArgs, ReleaseArgs, RemovexattrArgs, RenameArgs,
+  NodeInfo, OpenArgs, OpenResult, ReaddirArgs, ReaddirResult, ReadlinkArgs, ReleaseArgs, ReleaseManyArgs, RemovexattrArgs, RenameArgs,
   RenewSessionArgs, SetattrArgs, SetxattrArgs, StatfsResult, SymlinkArgs, UnlinkArgs,
 } from '../../common/protocol/exportd-namespace.js';
 import type { Sid } from '../../common/ids.js';
@@ -100,6 +100,10 @@ export class Namespace {
   readdir(args: ReaddirArgs): Promise<ReaddirResult> { return readdir(this.store, args); }
   open(args: OpenArgs): Promise<OpenResult> { return opens.openInode(this.store, args, false); }
   release(args: ReleaseArgs): Promise<Record<string, never>> { return opens.release(this.store, args); }
+  async releaseMany(args: ReleaseManyArgs): Promise<Record<string, never>> {
+    for (const ino of args.inos) await opens.release(this.store, { exportId: args.exportId, caller: args.caller, ino, sessionId: args.sessionId });
+    return {};
+  }
   renewSession(args: RenewSessionArgs): Promise<{ leaseMs: number }> { return opens.renewSession(this.store, args); }
   /** Every change acknowledged so far made durable (a client's fsync). */
   async sync(exportId: number): Promise<Record<string, never>> {

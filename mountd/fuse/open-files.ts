@@ -22,7 +22,7 @@ import { createCodec, type ErasureCodec } from '../../codec/codec.js';
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import {
-  commitWrite, open, O_WRONLY, release, reportRepair, setattr, type NodeInfo, type OpenResult, type Timespec,
+  commitWrite, open, O_WRONLY, release, releaseMany, reportRepair, setattr, type NodeInfo, type OpenResult, type Timespec,
 } from '../../common/protocol/exportd-namespace.js';
 import type { Distribution } from '../../common/protocol/types.js';
 import { FileData, type FileDataOptions } from '../data/file-data.js';
@@ -34,9 +34,12 @@ import { StripeIo, type StripeIoOptions } from '../data/stripe-io.js';
 import { StripeVersions } from '../data/stripe-versions.js';
 import type { MetaCache } from '../meta/meta-cache.js';
 import type { MetaClient } from '../meta/meta-client.js';
+import { ReleaseQueue } from '../meta/release-queue.js';
 
 /** FUSE file handles are uint32 and 0 means "none". */
 const HANDLE_MAX = 0xffff_ffff;
+/** How long a handle's exportd release may wait to share a call with others (release-queue.ts). */
+const RELEASE_DELAY_MS = 20;
 
 export interface DataPathEdges {
   meta: MetaClient;
@@ -139,11 +142,17 @@ export class OpenFiles {
   private readonly inodes = new Map<number, OpenInode>();
   private readonly codecs = new Map<string, ErasureCodec>();
   private lastFh = 0;
+  private readonly releases: ReleaseQueue;
 
   private readonly edges: DataPathEdges;
 
   constructor(edges: DataPathEdges) {
     this.edges = edges;
+    this.releases = new ReleaseQueue({
+      send: (inos) => edges.meta.call(releaseMany, { inos, sessionId: edges.meta.sessionId }),
+      failed: (err, inos) => edges.logger.warn(`releasing ${inos.length} opens on exportd failed (they end with the session's lease): ${(err as Error).message}`),
+      delayMs: RELEASE_DELAY_MS,
+    });
   }
 
   get openHandles(): number {
@@ -192,7 +201,7 @@ export class OpenFiles {
     return { ...info, attr };
   }
 
-  /** Commits, then drops the handle and its exportd open; the last handle closes the inode. */
+  /** Commits, then drops the handle and (soon, see ReleaseQueue) its exportd open; the last handle closes the inode. */
   async release(fh: number): Promise<void> {
     const handle = this.get(fh);
     this.handles.delete(fh);
@@ -211,7 +220,7 @@ export class OpenFiles {
         await inode.closing;
       }
     } finally {
-      await this.edges.meta.call(release, { ino: inode.ino, sessionId: this.edges.meta.sessionId });
+      this.releases.add(inode.ino);
     }
   }
 
@@ -242,10 +251,11 @@ export class OpenFiles {
     return temporary ? updated : this.localAttr(updated);
   }
 
-  /** Flushes and commits every open file (unmount, SIGTERM). */
+  /** Flushes and commits every open file and sends the releases waiting (unmount, SIGTERM). */
   async flushAll(): Promise<void> {
     const results = await Promise.allSettled([...this.inodes.values()].map((inode) => inode.commit(true)));
     for (const r of results) if (r.status === 'rejected') this.edges.logger.error(`flush at unmount failed: ${(r.reason as Error).message}`);
+    await this.releases.flush();
   }
 
   /** Forgets every handle (after the final flush at unmount); returns the exportd opens to release per inode. */

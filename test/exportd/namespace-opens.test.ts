@@ -131,3 +131,18 @@ test('O_TRUNC empties the file and queues its stripes for freeing', async (t) =>
   t.like(tasks[0], { kind: 'truncate', stripeCount: 0, sizeBytes: 0 });
   t.deepEqual((await fx.namespace.fsck()).problems, []);
 });
+
+test('releaseMany drops one open per listed ino, in order, and frees an orphan with its last one', async (t) => {
+  const fx = await startFixture(t);
+  const file = await fx.call(ns.create, { parent: fx.root, name: 'f', mode: 0o644, exclusive: true, flags: ns.O_RDWR, sessionId: SESSION });
+  const ino = file.attr.ino;
+  const other = (await fx.call(ns.create, { parent: fx.root, name: 'g', mode: 0o644, exclusive: true, flags: ns.O_RDWR, sessionId: SESSION })).attr.ino;
+  await fx.call(ns.open, { ino, flags: ns.O_RDONLY, sessionId: SESSION });
+  await fx.call(ns.unlink, { parent: fx.root, name: 'f' });
+  await fx.call(ns.releaseMany, { inos: [ino, other], sessionId: SESSION });
+  t.is((await fx.call(ns.getattr, { ino })).attr.nlink, 0, 'one open of f is left');
+  await fx.call(ns.releaseMany, { inos: [ino], sessionId: SESSION });
+  await t.throwsAsync(fx.call(ns.getattr, { ino }), { code: 'ENOENT' }, 'the last release freed the orphan');
+  t.deepEqual((await fx.namespace.fsck()).problems, []);
+  await t.throwsAsync(fx.call(ns.releaseMany, { inos: Array.from({ length: ns.RELEASE_BATCH_MAX + 1 }, () => ino), sessionId: SESSION }), { code: 'EINVAL' });
+});

@@ -86,7 +86,8 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
       },
     });
 
-    const pool = new RpcPool({ secret: config.secret, logger });
+    // Storage calls only (deletions, repair, scrub): a node whose process is gone fails at once and is retried later, not waited for.
+    const pool = new RpcPool({ secret: config.secret, logger, failFastWhenRefused: true });
     closers.push(() => pool.close());
     const worker = new DeletionWorker({ queue: namespace, map, pool, logger });
     const repair = new RepairService({

@@ -31,8 +31,9 @@
  *    whole batch: versions are compared per slot);
  *  - memory: each dirty stripe holds stripeBytes * (1 + n / k) of the
  *    mount's MemoryBudget from its first write until its flush is done
- *    (buffer plus its encoded projections), read-ahead stripes hold
- *    stripeBytes while cached and are dropped first when memory is short;
+ *    (buffer plus its encoded projections), a read-ahead batch holds its
+ *    bytes until its last stripe left the cache and no fetch or read uses
+ *    its (pooled) buffer, and is dropped first when memory is short;
  *    at most flushStripesMax batches run at once; stripe buffers
  *    come from the mount's pool (edges.buffers) and go back once flushed
  *    or dropped and no read overlaying them across an await holds them;
@@ -114,10 +115,24 @@ interface DirtyStripe {
   retired: boolean;
 }
 
+/**
+ * One read-ahead fetch: a pooled buffer of `stripes` stripes and the budget
+ * grant covering it. Both go back once every stripe left the cache and
+ * nothing holds the buffer (the fetch still writing into it, or a read
+ * copying out of it across an await): a buffer back in the pool may be
+ * handed out and written at once.
+ */
+interface ReadAheadBatch {
+  buffer: Buffer;
+  stripesLeft: number;
+  holds: number;
+}
+
 interface CachedStripe {
   epoch: number;
+  /** The stripe's bytes once the fetch is done (a view of batch.buffer). */
   ready: Promise<Buffer>;
-  bytes: number;
+  batch: ReadAheadBatch;
 }
 
 export class FileData {
@@ -195,31 +210,36 @@ export class FileData {
     }
   }
 
-  /**
-   * Up to `length` bytes at `offset`, fewer at the end of file. The result
-   * may be a view of a read-ahead buffer (never written again): the caller
-   * must not change it.
-   */
+  /** Up to `length` bytes at `offset` in a fresh buffer of their own, fewer at the end of file. */
   async read(offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(Math.max(0, Math.min(this.sizeBytes, offset + length) - offset));
+    const got = await this.readInto(offset, out);
+    return out.subarray(0, got);
+  }
+
+  /**
+   * Reads up to out.length bytes at `offset` into `out` (the FUSE read
+   * handler passes the buffer fuse-native hands the kernel's reply from, so
+   * the bytes are copied once, from storage's reply or the read-ahead
+   * buffer); returns how many, fewer at the end of file. `out` may be
+   * written until the returned promise settles, and never after.
+   */
+  async readInto(offset: number, out: Buffer): Promise<number> {
     this.throwFailure();
-    const end = Math.min(this.sizeBytes, offset + length);
-    if (end <= offset) return Buffer.alloc(0);
+    const end = Math.min(this.sizeBytes, offset + out.length);
+    if (end <= offset) return 0;
     const sequential = offset === this.lastReadEnd;
     this.lastReadEnd = end;
     const spans = this.geometry.spans(offset, end - offset);
-    const cached = spans.length === 1 ? await this.cachedView(spans[0]!) : undefined;
-    if (cached) {
-      if (sequential) this.readAhead(this.geometry.stripeOf(end - 1) + 1);
-      return cached;
-    }
-    const out = Buffer.allocUnsafe(end - offset);
-    for (const span of spans) {
-      const view = out.subarray(span.inRange, span.inRange + span.bytes);
-      if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
-      await this.copyStripe(span, view);
+    if (spans.length !== 1 || !(await this.copyCached(spans[0]!, out))) {
+      for (const span of spans) {
+        const view = out.subarray(span.inRange, span.inRange + span.bytes);
+        if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
+        await this.copyStripe(span, view);
+      }
     }
     if (sequential) this.readAhead(this.geometry.stripeOf(end - 1) + 1);
-    return out;
+    return end - offset;
   }
 
   /**
@@ -329,23 +349,27 @@ export class FileData {
   }
 
   /**
-   * The span as a view of its read-ahead buffer, when the stripe has no
-   * buffered bytes and a read-ahead of the current storage epoch holds it
-   * (what a sequential reader meets): no allocation and no copy per read.
-   * Undefined when anything else holds the bytes, or changed meanwhile.
+   * Copies the span from its read-ahead buffer into `out`, when the stripe
+   * has no buffered bytes and a read-ahead of the current storage epoch
+   * holds it (what a sequential reader meets): no allocation per read.
+   * False, with nothing copied, when anything else holds the bytes, or they
+   * changed meanwhile.
    */
-  private async cachedView(span: StripeSpan): Promise<Buffer | undefined> {
+  private async copyCached(span: StripeSpan, out: Buffer): Promise<boolean> {
     const stripe = span.stripe;
     const cached = this.cache.get(stripe);
-    if (!cached || cached.epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) return undefined;
-    let stored: Buffer;
+    if (!cached || cached.epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) return false;
+    cached.batch.holds++;
     try {
-      stored = await cached.ready;
+      const stored = await cached.ready;
+      if (cached.epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) return false;
+      stored.copy(out, 0, span.inStripe, span.inStripe + span.bytes);
+      return true;
     } catch {
-      return undefined;
+      return false;
+    } finally {
+      this.unholdBatch(cached.batch);
     }
-    if (cached.epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) return undefined;
-    return stored.subarray(span.inStripe, span.inStripe + span.bytes);
   }
 
   /** Copies the span as the application sees it into `out`: storage (or cache) under flushing and dirty bytes. */
@@ -360,8 +384,7 @@ export class FileData {
     const before = [this.flushing.get(stripe)?.entry, dirty].filter((e): e is DirtyStripe => e !== undefined);
     for (const entry of before) entry.holds++;
     try {
-      const stored = await this.baseOf(stripe);
-      stored.copy(out, 0, span.inStripe, span.inStripe + span.bytes);
+      await this.copyBase(stripe, span.inStripe, out);
       // The stored bytes may predate a flush that ended during the await, and
       // a write or flush may have started meanwhile: overlay every entry seen
       // before or after, oldest first.
@@ -391,20 +414,31 @@ export class FileData {
     if (entry.holds === 0) this.edges.buffers?.release(entry.data);
   }
 
-  /** What storage holds for the stripe (zeros past storedBytes), through the read-ahead cache. */
-  private async baseOf(stripe: number): Promise<Buffer> {
-    if (this.geometry.stripeStart(stripe) >= this.storedBytes) return Buffer.alloc(this.geometry.stripeBytes);
+  /** Copies what storage holds for the stripe from `inStripe` on into `out` (zeros past storedBytes), through the read-ahead cache. */
+  private async copyBase(stripe: number, inStripe: number, out: Buffer): Promise<void> {
+    if (this.geometry.stripeStart(stripe) >= this.storedBytes) {
+      out.fill(0);
+      return;
+    }
     const cached = this.cache.get(stripe);
     if (cached && cached.epoch === this.storeEpoch) {
+      cached.batch.holds++;
       try {
-        return await cached.ready;
+        (await cached.ready).copy(out, 0, inStripe, inStripe + out.length);
+        return;
       } catch {
         // A failed read-ahead is retried below, as a demand read.
+      } finally {
+        this.unholdBatch(cached.batch);
       }
     }
-    const out = Buffer.allocUnsafe(this.geometry.stripeBytes);
-    await this.edges.io.read(stripe, 1, out);
-    return out;
+    const stored = this.takeStripe();
+    try {
+      await this.edges.io.read(stripe, 1, stored);
+      stored.copy(out, 0, inStripe, inStripe + out.length);
+    } finally {
+      this.edges.buffers?.release(stored);
+    }
   }
 
   /**
@@ -422,13 +456,15 @@ export class FileData {
     const bytes = count * this.geometry.stripeBytes;
     if (!this.edges.budget.tryAcquire(bytes)) return;
     const epoch = this.storeEpoch;
-    const out = Buffer.allocUnsafe(bytes);
+    const out = this.edges.buffers?.take(bytes) ?? Buffer.allocUnsafe(bytes);
+    // Held by the fetch itself: storage replies write into the buffer until it settles.
+    const batch: ReadAheadBatch = { buffer: out, stripesLeft: count, holds: 1 };
     const all = this.edges.io.read(from, count, out);
-    all.catch(() => undefined);
+    all.catch(() => undefined).finally(() => this.unholdBatch(batch));
     for (let i = 0; i < count; i++) {
       this.dropCached(from + i);
       const view = out.subarray(i * this.geometry.stripeBytes, (i + 1) * this.geometry.stripeBytes);
-      this.cache.set(from + i, { epoch, ready: all.then(() => view), bytes: i === 0 ? bytes : 0 });
+      this.cache.set(from + i, { epoch, ready: all.then(() => view), batch });
     }
     this.trimCache(from);
   }
@@ -445,10 +481,20 @@ export class FileData {
     const cached = this.cache.get(stripe);
     if (!cached) return;
     this.cache.delete(stripe);
-    // One budget grant covers a whole read-ahead batch; it is returned when
-    // its first stripe leaves (the batch's buffer is then only referenced by
-    // stripes about to be dropped or already copied out by readers).
-    if (cached.bytes > 0) this.edges.budget.release(cached.bytes);
+    cached.batch.stripesLeft--;
+    this.freeBatchIfDone(cached.batch);
+  }
+
+  private unholdBatch(batch: ReadAheadBatch): void {
+    batch.holds--;
+    this.freeBatchIfDone(batch);
+  }
+
+  /** One budget grant covers a whole read-ahead batch: returned with its buffer, once no stripe or hold is left. */
+  private freeBatchIfDone(batch: ReadAheadBatch): void {
+    if (batch.stripesLeft > 0 || batch.holds > 0) return;
+    this.edges.budget.release(batch.buffer.length);
+    this.edges.buffers?.release(batch.buffer);
   }
 
   /**

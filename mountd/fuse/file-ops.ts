@@ -42,10 +42,8 @@ export function fileOps(ctx: FsContext): FuseOps {
       ctx.cache.putEntry(parent, name, result);
       return (await ctx.files.add(result, O_RDWR, true)).fh;
     }),
-    read: (_path, fd, buffer, length, position, cb) => answerCount(ctx, 'read', cb, async () => {
-      const data = await ctx.files.get(fd).inode.data.read(position, length);
-      return data.copy(buffer, 0, 0, Math.min(data.length, length));
-    }),
+    // Straight into fuse-native's reply buffer: one copy from storage's reply or the read-ahead buffer.
+    read: (_path, fd, buffer, length, position, cb) => answerCount(ctx, 'read', cb, async () => ctx.files.get(fd).inode.data.readInto(position, buffer.subarray(0, length))),
     write: (_path, fd, buffer, length, position, cb) => answerCount(ctx, 'write', cb, async () => {
       const inode = ctx.files.get(fd).inode;
       await inode.data.write(position, buffer.subarray(0, length));

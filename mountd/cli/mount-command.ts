@@ -54,7 +54,7 @@ export function registerMountCommand(program: Command): void {
     .option('--storage-timeout <duration>', 'deadline of one storage node call; a node past it is skipped', '4s')
     .option('--meta-timeout <duration>', 'deadline of one exportd call', '30s')
     .option('--cache-ttl <duration>', 'how long this mount trusts cached names and attributes', '1s')
-    .option('--read-ahead <stripes>', 'stripes fetched ahead of a sequential reader', '8')
+    .option('--read-ahead <stripes>', 'stripes fetched ahead of a sequential reader', '32')
     .option('--log-file <file>', 'also log to this file (a daemon logs only there)')
     .option('--log-level <level>', `one of ${LOG_LEVELS.join(', ')}`, 'info')
     .action(async (exportName: string, mountpoint: string, flags: MountFlags) => {

@@ -47,6 +47,7 @@ export class Fixture {
   server!: RpcServer;
   client!: RpcClient;
   root = 0;
+  syncDelayMs = 0;
 
   ports(): NamespacePorts {
     return {
@@ -72,7 +73,7 @@ export class Fixture {
   }
 
   async start(options: NamespaceOptions, fresh: boolean): Promise<void> {
-    this.db = await openMetadataDb(this.dir);
+    this.db = await openMetadataDb(this.dir, { syncDelayMs: this.syncDelayMs });
     this.namespace = new Namespace(this.db, this.ports(), options);
     if (fresh) {
       for (const [exportId, extra] of [[1, {}], [2, { readOnly: true }], [3, { quotaBytes: QUOTA_BYTES, quotaInodes: QUOTA_INODES }]] as const) {
@@ -100,8 +101,10 @@ export class Fixture {
   }
 }
 
-export async function startFixture(t: ExecutionContext, options: NamespaceOptions = {}): Promise<Fixture> {
+/** `syncDelayMs` as exportd's key: 0 (every commit synced before its answer) unless a test looks at deferred syncs. */
+export async function startFixture(t: ExecutionContext, options: NamespaceOptions = {}, syncDelayMs = 0): Promise<Fixture> {
   const fixture = new Fixture();
+  fixture.syncDelayMs = syncDelayMs;
   fixture.dir = await mkdtemp(join(tmpdir(), 'mosaic-ns-'));
   await fixture.start(options, true);
   t.teardown(() => fixture.stop());

@@ -41,15 +41,26 @@ export function shardRanges(ranges: readonly Range[], shard: number, shardBytes:
  */
 export function nonZeroRuns(bytes: Buffer, blockBytes: number): [number, number][] {
   const runs: [number, number][] = [];
-  for (let start = 0; start < bytes.length; start += blockBytes) {
-    const end = Math.min(start + blockBytes, bytes.length);
-    if (isZero(bytes, start, end)) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[1] === start) last[1] = end;
-    else runs.push([start, end]);
+  // A small write's parity delta is mostly zeros: skip zero groups of blocks
+  // with one compare each (a compare per 512-byte block over two 64 KiB
+  // parity shards was 8% of mountd's CPU under 4 KiB random writes).
+  const groupBytes = blockBytes * SCAN_GROUP_BLOCKS;
+  for (let group = 0; group < bytes.length; group += groupBytes) {
+    const groupEnd = Math.min(group + groupBytes, bytes.length);
+    if (isZero(bytes, group, groupEnd)) continue;
+    for (let start = group; start < groupEnd; start += blockBytes) {
+      const end = Math.min(start + blockBytes, groupEnd);
+      if (isZero(bytes, start, end)) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[1] === start) last[1] = end;
+      else runs.push([start, end]);
+    }
   }
   return runs;
 }
+
+/** Blocks compared at once before looking at them one by one. */
+const SCAN_GROUP_BLOCKS = 16;
 
 /** A block of zeros to compare against (memcmp in C instead of a byte loop in JS). */
 let zeros = Buffer.alloc(PARITY_BLOCK_BYTES);

@@ -1,6 +1,8 @@
 import test from 'ava';
 import { BufferPool } from '../../common/rpc/buffer-pool.js';
 import { fixture, patterned } from './helpers/data-fixture.js';
+import { nonZeroRuns } from '../../mountd/data/stripe-patch.js';
+import { randomInt, seededRandom } from './helpers/seeded-random.js';
 
 const SHARD = 4096;
 
@@ -291,4 +293,26 @@ test('rs patch of a stripe already degraded (a stale home, its projection on a s
   const expected = merged(old, fresh, ranges);
   await f.io.write([{ stripe: 0, data: merged(base, fresh, ranges), version: 7 }], false);
   for (const down of [[], [1, 2], [3, 6]]) t.true((await readWith(f, 0, down)).equals(expected), `${down} down`);
+});
+
+test('nonZeroRuns finds the same block runs as a block-by-block scan (sparse, dense, ragged ends)', (t) => {
+  const random = seededRandom(77);
+  const naive = (bytes: Buffer, blockBytes: number): [number, number][] => {
+    const runs: [number, number][] = [];
+    for (let start = 0; start < bytes.length; start += blockBytes) {
+      const end = Math.min(start + blockBytes, bytes.length);
+      if (bytes.subarray(start, end).every((b) => b === 0)) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[1] === start) last[1] = end;
+      else runs.push([start, end]);
+    }
+    return runs;
+  };
+  for (let round = 0; round < 200; round++) {
+    const bytes = Buffer.alloc(randomInt(random, 3 * 65536) + 1);
+    const marks = randomInt(random, round % 4 === 0 ? 2000 : 20);
+    for (let i = 0; i < marks; i++) bytes[randomInt(random, bytes.length)] = 1 + randomInt(random, 255);
+    const blockBytes = [512, 64, 4096][round % 3]!;
+    t.deepEqual(nonZeroRuns(bytes, blockBytes), naive(bytes, blockBytes), `round ${round}`);
+  }
 });

@@ -23,6 +23,7 @@ export const EXPORTD_CONFIG_SPEC: ConfigSpec = {
   repairFilesMax: { type: 'integer', default: 4, min: 1, max: 256, description: 'files the repair worker repairs at once' },
   nodeLostAfterMs: { type: 'durationMs', default: 0, description: 'a member node down this long is removed and its data rebuilt elsewhere, as by "mosaic node remove" (0 = never automatically)' },
   scrubIntervalMs: { type: 'durationMs', default: '168h', description: 'time between two scrubs of every storage node (CRC check of every slot; corrupt ones are repaired); 0 = only on demand ("mosaic scrub")' },
+  unreferencedGraceMs: { type: 'durationMs', default: '1h', description: 'scrub deletes a bins file on a storage node that no file references once untouched this long (a rebalance, rebuild or unsynced create may be writing a younger one)' },
   sync: { type: 'boolean', default: true, description: 'acknowledge metadata changes only once synced to disk (false: faster, a machine crash may lose acknowledged changes)' },
   syncDelayMs: { type: 'durationMs', default: '100ms', description: 'creates, removals, renames and links are acknowledged once written (safe from an exportd crash) and synced within this time, or at once by a client fsync of the file or its directory; 0 = sync each before acknowledging it' },
   logLevel: { type: 'enum', values: LOG_LEVELS, default: 'info', description: 'error, warn, info or debug' },
@@ -42,6 +43,7 @@ export interface ExportdConfig {
   repairFilesMax: number;
   nodeLostAfterMs: number;
   scrubIntervalMs: number;
+  unreferencedGraceMs: number;
   sync: boolean;
   syncDelayMs: number;
   logLevel: LogLevel;

@@ -97,6 +97,7 @@ export async function startExportd(config: ExportdConfig, logger: Logger): Promi
       repairFilesMax: config.repairFilesMax,
       nodeLostAfterMs: config.nodeLostAfterMs,
       scrubIntervalMs: config.scrubIntervalMs,
+      unreferencedGraceMs: config.unreferencedGraceMs,
     });
 
     const server = new RpcServer({ name: 'exportd', secret: config.secret, logger });
@@ -166,6 +167,8 @@ function exportdMetrics(
   const held = registry.gauge('mosaic_exportd_deletions_in_progress', 'Deletion tasks held by the worker (in flight or waiting for a node)');
   const repaired = registry.counter('mosaic_exportd_repairs_finished_total', 'Files the repair worker made whole');
   const repairBytes = registry.counter('mosaic_exportd_repair_bytes_written_total', 'Projection bytes re-created by repairs and rebuilds');
+  const unreferenced = registry.counter('mosaic_exportd_unreferenced_reclaimed_total', 'Bins files no file referenced, deleted from the storage nodes by scrub');
+  const unreferencedBytes = registry.counter('mosaic_exportd_unreferenced_reclaimed_bytes_total', 'Disk bytes of the unreferenced bins files scrub deleted');
   const repairsHeld = registry.gauge('mosaic_exportd_repairs_held', 'Queued files held by the repair worker (in progress or waiting)');
   const catchUp = (counter: { get(labels?: Record<string, string>): number; inc(labels?: Record<string, string>, by?: number): void }, value: number, labels?: Record<string, string>) => {
     const delta = value - counter.get(labels);
@@ -184,6 +187,8 @@ function exportdMetrics(
     catchUp(repaired, repair.worker.counters.finished);
     catchUp(repairBytes, repair.worker.counters.bytesWritten);
     repairsHeld.set(repair.worker.heldCount);
+    catchUp(unreferenced, repair.scrub.counters.unreferencedReclaimed);
+    catchUp(unreferencedBytes, repair.scrub.counters.unreferencedBytesReclaimed);
   });
   return registry;
 }

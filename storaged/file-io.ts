@@ -17,7 +17,8 @@ export interface BinsHandle {
   writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }>;
   datasync(): Promise<void>;
   truncate(lengthBytes: number): Promise<void>;
-  stat(): Promise<{ size: number; blocks: number }>;
+  /** mtimeMs: optional so that fault layers may leave it out. */
+  stat(): Promise<{ size: number; blocks: number; mtimeMs?: number }>;
   close(): Promise<void>;
 }
 

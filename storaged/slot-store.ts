@@ -496,7 +496,8 @@ export class SlotStore {
           this.logger.error(`sid ${this.sid}: ${(err as Error).message}`);
         }
       }
-      return { fid, slotPayloadBytes, stripeSpan, allocatedBytes: stat.blocks * 512 };
+      const mtimeMs = stat.mtimeMs === undefined ? {} : { mtimeMs: Math.floor(stat.mtimeMs) };
+      return { fid, slotPayloadBytes, stripeSpan, allocatedBytes: stat.blocks * 512, ...mtimeMs };
     } finally {
       await handle.close();
     }

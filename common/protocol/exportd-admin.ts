@@ -468,13 +468,21 @@ export interface ScrubInfo {
   filesChecked: number;
   staleFound: number;
   filesQueued: number;
+  /**
+   * Bins files on the storage nodes that no file references (unreferenced.ts): deleted once untouched
+   * for unreferencedGraceMs (and their disk bytes), and the younger ones left for a later pass.
+   */
+  unreferencedReclaimed: number;
+  unreferencedBytesReclaimed: number;
+  unreferencedRecent: number;
   /** Next periodic pass (wall ms), 0 = none planned. */
   nextMs: number;
 }
 
 const scrubInfo: Decoder<ScrubInfo> = object({
   running: bool, intervalMs: uint(), startedMs: uint(), finishedMs: uint(), sidsTotal: uint(), sidsDone: uint(),
-  slotsChecked: uint(), bytesChecked: uint(), corruptFound: uint(), filesChecked: uint(), staleFound: uint(), filesQueued: uint(), nextMs: uint(),
+  slotsChecked: uint(), bytesChecked: uint(), corruptFound: uint(), filesChecked: uint(), staleFound: uint(), filesQueued: uint(),
+  unreferencedReclaimed: uint(), unreferencedBytesReclaimed: uint(), unreferencedRecent: uint(), nextMs: uint(),
 });
 
 export interface HealthArgs {

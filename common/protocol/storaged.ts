@@ -356,6 +356,8 @@ export interface ListedFile {
   stripeSpan: number;
   /** Disk blocks in use (st_blocks * 512). */
   allocatedBytes: number;
+  /** Last data change of the bins file (wall ms; absent from nodes before it): exportd's unreferenced-file sweep leaves recent ones alone. */
+  mtimeMs?: number;
 }
 
 /** Files in ascending fid order; nextCursor absent on the last page. */
@@ -368,7 +370,7 @@ export const list = defineMethod<ListArgs, ListResult>({
   name: 'storaged.list',
   decodeArgs: decoderOf(object({ sid, after: optional(fileId), limit: uint(STORAGED_LIMITS.listPageMax) })),
   decodeResult: decoderOf(object({
-    files: array(object({ fid: fileId, slotPayloadBytes: uint(), stripeSpan: uint(), allocatedBytes: uint() }), STORAGED_LIMITS.listPageMax),
+    files: array(object({ fid: fileId, slotPayloadBytes: uint(), stripeSpan: uint(), allocatedBytes: uint(), mtimeMs: optional(uint()) }), STORAGED_LIMITS.listPageMax),
     nextCursor: optional(fileId),
   }), 'result'),
   requestPayloadsMax: 0,

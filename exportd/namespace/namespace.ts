@@ -147,6 +147,17 @@ export class Namespace {
   dataFileCount(): number | undefined { return this.store.fileCount.value; }
   /** A regular file's inode by ino alone (the repair worker has no export context). */
   fileOf(ino: number): Promise<InodeRecord | undefined> { return this.store.inodes.get(inoKey(ino)); }
+  /** Runs `fn` holding the inode's lock: the unreferenced-bins sweep re-checks a file's sids under it (no distribution changes meanwhile). */
+  async underLock<T>(ino: number, fn: () => Promise<T>): Promise<T> {
+    const release = await this.store.locks.acquire([ino]);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+  /** Every change acknowledged so far made durable: nothing is freed on the strength of a change a machine crash could undo. */
+  syncNow(): Promise<void> { return this.store.db.syncNow(); }
 
   fsck(): Promise<FsckReport> { return fsck(this.store); }
 

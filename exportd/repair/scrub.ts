@@ -5,8 +5,9 @@
  * (reason "corrupt"); then checks every file's stripe versions across its
  * sids (slot headers only: version-check.ts) and queues the files with a
  * stale or missing projection on a home that answers (reason
- * "version-mismatch"). Periodic every intervalMs (0: on demand only) and
- * on demand; one pass at a time.
+ * "version-mismatch"); last, deletes the bins files no file references and
+ * nobody touched for unreferencedGraceMs (unreferenced.ts). Periodic every
+ * intervalMs (0: on demand only) and on demand; one pass at a time.
  *
  * Fault model: a node failing mid-pass is skipped for this pass (the next
  * pass covers it); a corrupt slot of a file deleted meanwhile is ignored;
@@ -22,9 +23,10 @@ import type { ScrubInfo } from '../../common/protocol/exportd-admin.js';
 import type { RpcPool } from '../../common/rpc/pool.js';
 import type { ClusterMap } from '../cluster/cluster-map.js';
 import type { InodeRecord, RepairReport } from '../namespace/namespace.js';
+import { sweepUnreferenced, type UnreferencedNamespacePort } from './unreferenced.js';
 import { staleStripes } from './version-check.js';
 
-export interface ScrubNamespacePort {
+export interface ScrubNamespacePort extends UnreferencedNamespacePort {
   scanFiles(afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
   filesOnSid(sid: Sid, afterIno: number, limit: number): Promise<{ files: InodeRecord[]; lastIno: number | undefined }>;
   openCount(ino: number): number;
@@ -41,6 +43,8 @@ export interface ScrubSchedulerOptions {
   namespace: ScrubNamespacePort;
   logger: Logger;
   intervalMs: number;
+  /** A bins file no file references is deleted once untouched this long (unreferenced.ts). */
+  unreferencedGraceMs: number;
   /** Slots per scrub call (storaged bounds it too). */
   slotsPerCall?: number;
   /** One scrub call may take long: the node reads slotsPerCall slots at its scrub rate. */
@@ -60,12 +64,15 @@ export class ScrubScheduler {
   private pass: Promise<void> | undefined;
   private stopped = false;
   private readonly state: ScrubInfo;
+  /** Since start, for the metrics. */
+  readonly counters = { unreferencedReclaimed: 0, unreferencedBytesReclaimed: 0 };
 
   constructor(options: ScrubSchedulerOptions) {
     this.options = { slotsPerCall: 10_000, callTimeoutMs: 120_000, stripesPerCall: 256, probeTimeoutMs: 30_000, nowMs: Date.now, onQueued: () => undefined, ...options };
     this.state = {
       running: false, intervalMs: options.intervalMs, startedMs: 0, finishedMs: 0, sidsTotal: 0, sidsDone: 0,
-      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesChecked: 0, staleFound: 0, filesQueued: 0, nextMs: 0,
+      slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesChecked: 0, staleFound: 0, filesQueued: 0,
+      unreferencedReclaimed: 0, unreferencedBytesReclaimed: 0, unreferencedRecent: 0, nextMs: 0,
     };
   }
 
@@ -119,6 +126,7 @@ export class ScrubScheduler {
     Object.assign(this.state, {
       running: true, startedMs: this.options.nowMs(), finishedMs: 0, sidsTotal: sids.length, sidsDone: 0,
       slotsChecked: 0, bytesChecked: 0, corruptFound: 0, filesChecked: 0, staleFound: 0, filesQueued: 0,
+      unreferencedReclaimed: 0, unreferencedBytesReclaimed: 0, unreferencedRecent: 0,
     });
     this.options.logger.info(`scrub: checking ${sids.length} sids`);
     const corrupt = new Map<Sid, Set<FileId>>();
@@ -135,8 +143,10 @@ export class ScrubScheduler {
     if (corrupt.size > 0) await this.queueCorrupt(corrupt);
     await this.checkVersions();
     this.options.onQueued();
+    if (!this.stopped) await this.sweep(sids);
     this.options.logger.info(`scrub: done: ${this.state.slotsChecked} slots, ${this.state.corruptFound} corrupt; ${this.state.filesChecked} files, `
-      + `${this.state.staleFound} stale stripes; ${this.state.filesQueued} files queued for repair`);
+      + `${this.state.staleFound} stale stripes; ${this.state.filesQueued} files queued for repair; `
+      + `${this.state.unreferencedReclaimed} unreferenced bins files reclaimed (${this.state.unreferencedBytesReclaimed} bytes), ${this.state.unreferencedRecent} too recent`);
   }
 
   private async scrubSid(address: string, sid: number, corrupt: Map<Sid, Set<FileId>>): Promise<void> {
@@ -156,6 +166,21 @@ export class ScrubScheduler {
       } while (cursor && !this.stopped);
     } catch (err) {
       this.options.logger.warn(`scrub: sid ${sid} (${address}) skipped for this pass: ${MosaicError.from(err).message}`);
+    }
+  }
+
+  private async sweep(sids: ReadonlyArray<{ sid: Sid; address: string }>): Promise<void> {
+    const { pool, namespace, logger, nowMs } = this.options;
+    const tally = { reclaimed: 0, bytesReclaimed: 0, recent: 0 };
+    const deps = { pool, namespace, logger, nowMs, graceMs: this.options.unreferencedGraceMs, callTimeoutMs: this.options.probeTimeoutMs, stopped: () => this.stopped };
+    try {
+      await sweepUnreferenced(deps, sids, tally);
+    } finally {
+      this.state.unreferencedReclaimed = tally.reclaimed;
+      this.state.unreferencedBytesReclaimed = tally.bytesReclaimed;
+      this.state.unreferencedRecent = tally.recent;
+      this.counters.unreferencedReclaimed += tally.reclaimed;
+      this.counters.unreferencedBytesReclaimed += tally.bytesReclaimed;
     }
   }
 

@@ -39,6 +39,8 @@ export interface RepairServiceOptions {
   repairFilesMax: number;
   nodeLostAfterMs: number;
   scrubIntervalMs: number;
+  /** A bins file no file references is reclaimed by scrub once untouched this long. */
+  unreferencedGraceMs: number;
   tickMs?: number;
   /** Per storaged read/write call of a repair. */
   callTimeoutMs?: number;
@@ -101,7 +103,7 @@ export class RepairService {
       callTimeoutMs: options.callTimeoutMs ?? 30_000, stripesPerCall: STRIPES_PER_CALL,
     });
     this.scrub = new ScrubScheduler({
-      map, pool: options.pool, namespace, logger, intervalMs: options.scrubIntervalMs, onQueued: () => this.worker.wake(),
+      map, pool: options.pool, namespace, logger, intervalMs: options.scrubIntervalMs, unreferencedGraceMs: options.unreferencedGraceMs, onQueued: () => this.worker.wake(),
     });
   }
 

@@ -2,7 +2,7 @@
  * `mosaic scrub [--wait]`, `mosaic scrub status`: the CRC check of every
  * slot on every storage node and a version comparison of every file's
  * stripes across its sids; corrupt and stale slots' files go to the repair
- * queue.
+ * queue; bins files no file references are reclaimed once old enough.
  */
 import type { Command } from 'commander';
 import * as admin from '../../../common/protocol/exportd-admin.js';
@@ -20,14 +20,15 @@ export function scrubLine(scrub: ScrubInfo): string {
     ? `running since ${ago(scrub.startedMs)}: ${scrub.sidsDone}/${scrub.sidsTotal} sids`
     : `last ${ago(scrub.finishedMs)}`;
   const found = scrub.startedMs === 0 ? '' : `; ${scrub.slotsChecked} slots (${formatBytes(scrub.bytesChecked)}) checked, ${scrub.corruptFound} corrupt, `
-    + `${scrub.filesChecked} files' versions compared, ${scrub.staleFound} stale stripes, ${scrub.filesQueued} files queued for repair`;
+    + `${scrub.filesChecked} files' versions compared, ${scrub.staleFound} stale stripes, ${scrub.filesQueued} files queued for repair, `
+    + `${scrub.unreferencedReclaimed} unreferenced bins files reclaimed (${formatBytes(scrub.unreferencedBytesReclaimed)}), ${scrub.unreferencedRecent} too recent to reclaim`;
   return `scrub (${period}): ${last}${found}`;
 }
 
 export function registerScrub(program: Command): void {
   const scrub = program
     .command('scrub')
-    .description('check the CRC of every slot and the versions of every file\'s stripes now; corrupt and stale ones are repaired')
+    .description('check the CRC of every slot and the versions of every file\'s stripes now; corrupt and stale ones are repaired, unreferenced bins files older than unreferencedGraceMs deleted')
     .option('--wait', 'wait until the pass is over and print its findings')
     .action(withSession(async (session, _args, options) => {
       let info = (await session.call(admin.scrubStart, {})).scrub;

@@ -7,7 +7,9 @@
  * and an old copy of a live file on the one node its distribution does
  * not name (a node removed and added back). `mosaic scrub` deletes the old
  * unreferenced ones, keeps the recent one, and leaves every real bins file
- * as it was; every file reads back exact.
+ * as it was; every file reads back exact. Then the real way to case two:
+ * a node removed (its frees count as done) and added back with its old
+ * copies: scrub reclaims every one of them.
  */
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
@@ -15,10 +17,10 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { newFileId } from '../../common/ids.js';
-import type { ScrubInfo } from '../../common/protocol/exportd-admin.js';
+import type { HealthResult, RebuildJobInfo, ScrubInfo } from '../../common/protocol/exportd-admin.js';
 import { Random, testSeed } from '../lib/random.js';
 import { mismatches, writeDataset } from './helpers/dataset.js';
-import { RepairCluster, sha256 } from './helpers/repair-cluster.js';
+import { pollUntil, RepairCluster, sha256 } from './helpers/repair-cluster.js';
 
 const SEED = testSeed();
 const run = promisify(execFile);
@@ -81,4 +83,43 @@ test('scrub deletes old bins files no file references, keeps recent ones and eve
 
   await cluster.mount();
   t.deepEqual(await mismatches(cluster.mountpoint, dataset), []);
+});
+
+test('a node removed and added back: scrub reclaims its old copies, the files keep reading', async (t) => {
+  t.timeout(300_000);
+  t.log(`seed ${SEED}`);
+  const cluster = await RepairCluster.start({
+    nodes: 4, layout: '2+1+0', basePort: 17250, exportd: { nodeDownAfterMs: '2s', scrubIntervalMs: 0, unreferencedGraceMs: '10m' },
+  });
+  t.teardown(() => cluster.stop());
+  const nodeState = async (address: string) => (await cluster.mosaicJson<Array<{ address: string; state: string; clusterId: number | null }>>('node', 'list')).find((node) => node.address === address);
+  const dataset = await writeDataset(cluster.mountpoint, new Random(SEED), { prefix: 'f', small: 12, smallBytesMax: 200_000, large: 1, largeBytes: 700_000 });
+  await cluster.unmount();
+  const one = cluster.nodeAddress(1);
+  const oldCopies = await cluster.binsFiles(1);
+  t.true(oldCopies.length > 0);
+
+  await cluster.killNode(1);
+  await pollUntil(20_000, async () => (await nodeState(one))?.state === 'down', 'node 1 to be marked down');
+  await cluster.mosaic('node', 'remove', one);
+  const jobs = async () => (await cluster.mosaicJson<HealthResult>('rebuild', 'status')).jobs;
+  await pollUntil(90_000, async () => (await jobs()).some((job: RebuildJobInfo) => job.kind === 'remove' && job.address === one && job.state === 'done'), 'the rebuild of node 1\'s files elsewhere');
+  await pollUntil(60_000, async () => (await cluster.mosaicJson<{ deletionsPending: number }>('status')).deletionsPending === 0, 'the frees (node 1 counts as freed)');
+  await cluster.startDaemons();
+  await pollUntil(20_000, async () => (await nodeState(one))?.state === 'up' && (await nodeState(one))?.clusterId !== null, 'node 1 back as a member');
+  t.deepEqual((await cluster.binsFiles(1)).sort(), [...oldCopies].sort(), 'node 1 came back with every old copy');
+  await run('touch', ['-d', '2 hours ago', ...oldCopies]);
+
+  const found = await cluster.mosaicJson<ScrubInfo>('scrub', '--wait');
+  t.log(`scrub: ${found.unreferencedReclaimed} reclaimed (${found.unreferencedBytesReclaimed} bytes), ${found.unreferencedRecent} recent`);
+  t.is(found.unreferencedReclaimed, oldCopies.length);
+  t.deepEqual(await cluster.binsFiles(1), [], 'no file names node 1: every old copy is gone');
+  for (const stopped of [2, 3]) {
+    await cluster.killNode(stopped);
+    await cluster.mount();
+    t.deepEqual(await mismatches(cluster.mountpoint, dataset), [], `node ${stopped} stopped`);
+    await cluster.unmount();
+    await cluster.startDaemons();
+    await pollUntil(20_000, async () => (await nodeState(cluster.nodeAddress(stopped)))?.state === 'up', `node ${stopped} to be back`);
+  }
 });

@@ -86,7 +86,10 @@ export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, Slo
     return { result: {} };
   });
 
-  server.handle(protocol.remove, async ({ sid, fid }) => ({ result: { existed: await storeOf(sid).delete(fid) } }));
+  server.handle(protocol.remove, async ({ sid, fid, untouchedSinceMs }) => {
+    const removed = await storeOf(sid).delete(fid, untouchedSinceMs);
+    return { result: removed === 'kept' ? { existed: true, kept: true } : { existed: removed } };
+  });
 
   server.handle(protocol.list, async ({ sid, after, limit }) => ({ result: await storeOf(sid).list(after, limit) }));
 

@@ -449,8 +449,13 @@ export class SlotStore {
   }
 
   /** Removes the file; false when it was not there. The unlink is synced. */
-  async delete(fid: FileId): Promise<boolean> {
-    const removed = await this.withFile(fid, false, 'exclusive', async (file) => {
+  /** Whether the file existed; 'kept' when it was written after untouchedSinceMs (see DeleteArgs). */
+  async delete(fid: FileId, untouchedSinceMs?: number): Promise<boolean | 'kept'> {
+    const removed = await this.withFile(fid, false, 'exclusive', async (file): Promise<boolean | 'kept'> => {
+      if (untouchedSinceMs !== undefined) {
+        const { mtimeMs } = await file.handle.stat();
+        if (mtimeMs === undefined || mtimeMs > untouchedSinceMs) return 'kept';
+      }
       await this.io.unlink(file.path);
       await this.files.forget(file);
       this.adjustFileCount(-1);

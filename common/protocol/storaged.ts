@@ -329,13 +329,25 @@ export const punch = defineMethod<PunchArgs, Record<string, never>>({
 export interface DeleteArgs {
   sid: Sid;
   fid: FileId;
+  /**
+   * Only if the file was last written at or before this wall-clock ms:
+   * checked under the file's lock, so a writer that started since (a
+   * rebuild or rebalance copying onto the sid) keeps its file.
+   */
+  untouchedSinceMs?: number;
+}
+
+export interface DeleteResult {
+  existed: boolean;
+  /** untouchedSinceMs refused the delete: the file was written after it. */
+  kept?: boolean;
 }
 
 /** Idempotent: deleting a file that is not there answers existed: false. */
-export const remove = defineMethod<DeleteArgs, { existed: boolean }>({
+export const remove = defineMethod<DeleteArgs, DeleteResult>({
   name: 'storaged.delete',
-  decodeArgs: decoderOf(object({ sid, fid: fileId })),
-  decodeResult: decoderOf(object({ existed: bool }), 'result'),
+  decodeArgs: decoderOf(object({ sid, fid: fileId, untouchedSinceMs: optional(uint()) })),
+  decodeResult: decoderOf(object({ existed: bool, kept: optional(bool) }), 'result'),
   requestPayloadsMax: 0,
   replyPayloadsMax: 0,
 });

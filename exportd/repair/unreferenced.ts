@@ -170,8 +170,10 @@ async function reclaim(deps: UnreferencedSweepDeps, { sid, address, fid }: Candi
   const { result } = await client.call(list, { sid, after: fidBefore(fid), limit: 1 }, { timeoutMs: deps.callTimeoutMs });
   const now = result.files[0];
   if (now?.fid !== fid || !isOld(deps, now)) return undefined;
-  const { result: removed } = await client.call(remove, { sid, fid }, { timeoutMs: deps.callTimeoutMs });
-  if (!removed.existed) return undefined;
+  // storaged checks the age again under the file's lock: a copy that began writing since the listing keeps its file.
+  const untouchedSinceMs = deps.nowMs() - deps.graceMs;
+  const { result: removed } = await client.call(remove, { sid, fid, untouchedSinceMs }, { timeoutMs: deps.callTimeoutMs });
+  if (!removed.existed || removed.kept) return undefined;
   const ageMs = deps.nowMs() - now.mtimeMs!;
   deps.logger.info(`scrub: reclaimed unreferenced fid ${fid} on sid ${sid} (${address}): ${now.allocatedBytes} bytes, untouched for ${Math.round(ageMs / 1000)} s`
     + (owner === undefined ? '' : `, an old copy of inode ${owner}`));

@@ -254,3 +254,17 @@ test('scrub keeps to its rate: never more than scrubBytesPerSecond over a call',
   // Sleeping only ever slows it down, so this bound cannot flake on a busy machine.
   t.true(result.bytesChecked / elapsedS <= rateBytesPerSecond * 1.05, `${(result.bytesChecked / elapsedS / 1048576).toFixed(1)} MiB/s`);
 });
+
+test('a delete bounded by untouchedSinceMs keeps a file written after that time, and deletes one written before', async (t) => {
+  const { store } = await openStore(t, realFileIo);
+  const fid = newFileId();
+  await store.write([{ item: item(fid, 0, 1, SLOT), payload: Buffer.alloc(SLOT, 7) }], false);
+  const writtenMs = Date.now();
+  t.is(await store.delete(fid, writtenMs - 60_000), 'kept', 'written after the bound: kept');
+  const read = await store.read(fid, 0, 1);
+  t.is(read.stripes[0]!.state, 'ok');
+  t.true(read.payloads[0]!.equals(Buffer.alloc(SLOT, 7)));
+  t.true(await store.delete(fid, writtenMs + 60_000));
+  t.is((await store.read(fid, 0, 1)).stripes[0]!.state, 'absent');
+  t.false(await store.delete(fid, writtenMs + 60_000), 'gone: existed false');
+});

@@ -172,16 +172,7 @@ export class SlotStore {
     }
     const header = (file.header as { header: BinsHeader }).header;
     const outcomes = await Promise.all(writes.map((write) => this.writeSlot(file, header, write)));
-    if (durable && outcomes.some((outcome) => outcome.status === 'ok')) {
-      try {
-        await file.syncer.sync();
-      } catch (err) {
-        const code = MosaicError.from(err).code;
-        this.logger.error(`sid ${this.sid}: fdatasync of ${file.fid} failed: ${(err as Error).message}`);
-        return outcomes.map((outcome) => (outcome.status === 'ok' ? this.failed(code) : outcome));
-      }
-    }
-    return outcomes;
+    return this.synced(file, outcomes, durable);
   }
 
   private async writeSlot(file: OpenBins, header: BinsHeader, { item, payload }: SlotWrite): Promise<WriteOutcome> {
@@ -287,16 +278,20 @@ export class SlotStore {
         return this.failed(code);
       }
     }));
-    if (durable && outcomes.some((outcome) => outcome.status === 'ok')) {
-      try {
-        await file.syncer.sync();
-      } catch (err) {
-        const code = MosaicError.from(err).code;
-        this.logger.error(`sid ${this.sid}: fdatasync of ${file.fid} failed: ${(err as Error).message}`);
-        return outcomes.map((outcome) => (outcome.status === 'ok' ? this.failed(code) : outcome));
-      }
+    return this.synced(file, outcomes, durable);
+  }
+
+  /** With durable, fdatasyncs once the items that went well: a failed sync fails them with its code. */
+  private async synced(file: OpenBins, outcomes: WriteOutcome[], durable: boolean): Promise<WriteOutcome[]> {
+    if (!durable || !outcomes.some((outcome) => outcome.status === 'ok')) return outcomes;
+    try {
+      await file.syncer.sync();
+      return outcomes;
+    } catch (err) {
+      const code = MosaicError.from(err).code;
+      this.logger.error(`sid ${this.sid}: fdatasync of ${file.fid} failed: ${(err as Error).message}`);
+      return outcomes.map((outcome) => (outcome.status === 'ok' ? this.failed(code) : outcome));
     }
-    return outcomes;
   }
 
   private failed(code: ErrorCode): WriteOutcome {

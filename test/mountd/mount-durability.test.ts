@@ -12,7 +12,7 @@
 import { appendFile, link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { MountedCluster, pollUntil } from './helpers/mounted-cluster.js';
+import { MountedCluster } from './helpers/mounted-cluster.js';
 
 const BASE_PORT = 20150;
 const METRICS_URL = `http://127.0.0.1:${BASE_PORT + 80}/metrics`;
@@ -22,7 +22,7 @@ let cluster: MountedCluster;
 test.before(async () => {
   cluster = await MountedCluster.start({ nodes: 3, layout: '2+1', basePort: BASE_PORT });
   await appendFile(join(cluster.dir, 'data', 'exportd.yml'), 'syncDelayMs: 5s\n');
-  await killExportd();
+  await cluster.killDaemon('exportd');
   await cluster.startDaemons();
 });
 
@@ -30,22 +30,6 @@ test.after.always(async () => {
   await cluster?.stop();
 });
 
-async function exportdPid(): Promise<number> {
-  return Number((await readFile(join(cluster.dir, 'data', 'run', 'exportd.pid'), 'utf8')).trim());
-}
-
-async function killExportd(): Promise<void> {
-  const pid = await exportdPid();
-  process.kill(pid, 'SIGKILL');
-  await pollUntil(10_000, async () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 'exportd to die');
-}
 
 async function syncRequests(): Promise<number> {
   const text = await (await fetch(METRICS_URL)).text();
@@ -79,7 +63,7 @@ test.serial('creates, a rename, a link and unlinks acknowledged before the sync 
   await link(join(dir, 'f1'), join(dir, 'f1-link'));
   for (let i = 40; i < 50; i++) await unlink(join(dir, `f${i}`));
   await writeFile(join(dir, 'data'), 'bytes that reached the storage nodes');
-  await killExportd();
+  await cluster.killDaemon('exportd');
   await cluster.startDaemons();
   const expected = ['data', 'f1-link', ...Array.from({ length: 39 }, (_, i) => `f${i + 1}`), 'sub'].sort();
   // The mount rides through the restart: its next calls wait for exportd.

@@ -95,16 +95,12 @@ export class MountedCluster {
 
   /** kill -9 of storage node i (1-based). */
   async killNode(i: number): Promise<void> {
-    const pid = Number((await readFile(join(this.dir, 'data', 'run', `storaged-${i}.pid`), 'utf8')).trim());
-    process.kill(pid, 'SIGKILL');
-    await pollUntil(10_000, async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, `storaged-${i} to die`);
+    await this.killDaemon(`storaged-${i}`);
+  }
+
+  /** kill -9 of a daemon of the cluster by its pid file name ('exportd', 'storaged-3'), waiting until it is gone. */
+  async killDaemon(name: string): Promise<void> {
+    await killFromPidFile(join(this.dir, 'data', 'run', `${name}.pid`), name);
   }
 
   async stop(): Promise<void> {
@@ -115,6 +111,22 @@ export class MountedCluster {
 }
 
 /** Polls `check` every 100 ms until it returns true, failing after boundMs. */
+/** kill -9 of the process a pid file names (already gone is fine), waiting until it is gone. */
+export async function killFromPidFile(pidFile: string, name: string): Promise<void> {
+  const pid = Number((await readFile(pidFile, 'utf8')).trim());
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, 'SIGKILL');
+  await pollUntil(10_000, async () => !alive(), `${name} to die`);
+}
+
 export async function pollUntil(boundMs: number, check: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + boundMs;
   for (;;) {

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { pollUntil, ROOT } from '../../mountd/helpers/mounted-cluster.js';
+import { killFromPidFile, pollUntil, ROOT } from '../../mountd/helpers/mounted-cluster.js';
 
 const run = promisify(execFile);
 const MOUNTD = join(ROOT, 'dist/mountd/main.js');
@@ -118,20 +118,7 @@ export class RepairCluster {
 
   /** kill -9 of storage node i (1-based), waiting until it is gone. */
   async killNode(i: number): Promise<void> {
-    const pid = Number((await readFile(join(this.data, 'run', `storaged-${i}.pid`), 'utf8')).trim());
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      return;
-    }
-    await pollUntil(10_000, async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, `storaged-${i} to die`);
+    await killFromPidFile(join(this.data, 'run', `storaged-${i}.pid`), `storaged-${i}`);
   }
 
   /** Runs `mosaic --json ARGS` and parses its output. */

@@ -128,6 +128,15 @@ interface ReadAheadBatch {
   holds: number;
 }
 
+/** Sequential readers tracked at once (nbdcopy uses 4 connections by default). */
+const READ_STREAMS_MAX = 8;
+
+/** A reader's position: `confirmed` once a read continued it exactly. */
+interface ReadStream {
+  end: number;
+  confirmed: boolean;
+}
+
 interface CachedStripe {
   epoch: number;
   /** The stripe's bytes once the fetch is done (a view of batch.buffer). */
@@ -154,7 +163,14 @@ export class FileData {
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly batchStripesMax: number;
   private failure: MosaicError | undefined;
-  private lastReadEnd = -1;
+  /**
+   * Where recent readers stopped, most recent first (at most
+   * READ_STREAMS_MAX): a served block device has several sequential readers
+   * at once (nbdcopy: one per connection, each over its own range), whose
+   * requests interleave; one shared "last read end" saw none of them as
+   * sequential.
+   */
+  private readonly streams: ReadStream[] = [];
   /** A stripe written without fdatasync and not covered by a later durable write since. */
   private unsyncedStripe: number | undefined;
   /** Counts batch starts and ends, to tell whether a non-durable write ended after a durable one started. */
@@ -228,8 +244,8 @@ export class FileData {
     this.throwFailure();
     const end = Math.min(this.sizeBytes, offset + out.length);
     if (end <= offset) return 0;
-    const sequential = offset === this.lastReadEnd;
-    this.lastReadEnd = end;
+    const stream = this.continuedStream(offset, end);
+    const sequential = stream !== undefined;
     const spans = this.geometry.spans(offset, end - offset);
     if (spans.length !== 1 || !(await this.copyCached(spans[0]!, out))) {
       for (const span of spans) {
@@ -238,8 +254,48 @@ export class FileData {
         await this.copyStripe(span, view);
       }
     }
-    if (sequential) this.readAhead(this.geometry.stripeOf(end - 1) + 1);
+    if (stream) this.readAhead(this.geometry.stripeOf(stream.end - 1) + 1);
     return end - offset;
+  }
+
+  /**
+   * Drops read-ahead stripes overlapping [offset, offset + length): call
+   * after changing storage behind FileData's back (a punch of whole
+   * stripes), so no read is served bytes fetched before the change.
+   */
+  dropReadAhead(offset: number, length: number): void {
+    if (length <= 0) return;
+    const first = this.geometry.stripeOf(offset);
+    const last = this.geometry.stripeOf(offset + length - 1);
+    for (const stripe of [...this.cache.keys()]) if (stripe >= first && stripe <= last) this.dropCached(stripe);
+  }
+
+  /**
+   * The stream the read [offset, end) continues (moved to the front, its
+   * end advanced), or undefined after starting a new one. A read continues
+   * a stream when it starts exactly at its end or, once the stream is
+   * confirmed, within one read-ahead window either side of it: requests
+   * kept in flight by a client may overtake each other. Unconfirmed streams
+   * get no slack, so random reads near a recent one do not start read-ahead.
+   */
+  private continuedStream(offset: number, end: number): ReadStream | undefined {
+    const slack = this.options.readAheadStripes * this.geometry.stripeBytes;
+    const i = this.streams.findIndex((s) => offset === s.end || (s.confirmed && offset >= s.end - slack && offset <= s.end + slack));
+    if (i < 0) {
+      this.streams.unshift({ end, confirmed: false });
+      if (this.streams.length > READ_STREAMS_MAX) {
+        // The oldest unconfirmed one goes first: readers that overtake themselves leave such strays behind.
+        const stray = this.streams.findLastIndex((s) => !s.confirmed);
+        this.streams.splice(stray < 0 ? this.streams.length - 1 : stray, 1);
+      }
+      return undefined;
+    }
+    const stream = this.streams[i]!;
+    this.streams.splice(i, 1);
+    this.streams.unshift(stream);
+    stream.confirmed = true;
+    stream.end = Math.max(stream.end, end);
+    return stream;
   }
 
   /**
@@ -469,11 +525,17 @@ export class FileData {
     this.trimCache(from);
   }
 
-  /** Keeps the cache to two read-ahead windows, dropping the stripes furthest behind `from`. */
+  /**
+   * Keeps the cache to two read-ahead windows per stream, dropping stripes
+   * more than a window behind `from` and behind or far ahead of every
+   * other stream (another reader's window is not this one's leftovers).
+   */
   private trimCache(from: number): void {
+    const window = this.options.readAheadStripes;
+    const near = this.streams.map((s) => this.geometry.stripeOf(Math.max(0, s.end - 1)));
     for (const stripe of [...this.cache.keys()]) {
-      if (this.cache.size <= 2 * this.options.readAheadStripes) break;
-      if (stripe < from - this.options.readAheadStripes) this.dropCached(stripe);
+      if (this.cache.size <= 2 * window * Math.max(1, this.streams.length)) break;
+      if (stripe < from - window && near.every((at) => stripe < at - window || stripe > at + 2 * window)) this.dropCached(stripe);
     }
   }
 

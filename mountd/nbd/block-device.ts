@@ -29,10 +29,12 @@ export interface BlockDevice {
   readonly preferredBlockBytes: number;
   /**
    * The lengthBytes bytes at offsetBytes (holes read as zeros), in a Buffer
-   * the server sends and then drops: a device hands over what its data path
-   * produced instead of copying it into a buffer of the server's.
+   * of the device's that the server sends and then hands back through
+   * releaseRead (so a device can reply from pooled buffers).
    */
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /** The server is done with a buffer read() returned: its reply was written (or the connection is gone). */
+  releaseRead(data: Buffer): void;
   /**
    * Writes the pieces back to back from offsetBytes (a WRITE payload as it
    * arrived from the socket: views the device copies, never keeps or

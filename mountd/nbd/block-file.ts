@@ -25,6 +25,8 @@ export interface BlockFileOptions {
   readOnly: boolean;
   /** Stripe flushes in flight at once for this file (FileDataOptions.flushStripesMax). */
   flushStripesMax: number;
+  /** Stripes fetched ahead of each sequential reader (FileDataOptions.readAheadStripes). */
+  readAheadStripes: number;
 }
 
 export interface BlockFile {
@@ -62,10 +64,10 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
     const data = new FileData({
       io, versions, budget: session.budget, buffers: session.buffers,
       reportRepair: () => repairs.report('degraded-write'),
-    }, { readAheadStripes: 0, flushStripesMax: options.flushStripesMax }, opened.attr.size);
+    }, { readAheadStripes: options.readAheadStripes, flushStripesMax: options.flushStripesMax }, opened.attr.size);
     const sizeBytes = opened.attr.size;
     const device = new MosaicDevice({
-      data, sizeBytes, readOnly,
+      data, sizeBytes, readOnly, buffers: session.buffers,
       space: new StripeSpace(dist, session.space, session.health, { callTimeoutMs: session.options.storageTimeoutMs }),
       commitMeta: async () => {
         const nowMs = Date.now();

@@ -38,6 +38,7 @@ interface CommonFlags {
   readOnly?: boolean;
   memoryMax: string;
   flushStripesMax: string;
+  readAhead: string;
   storageTimeout: string;
   metaTimeout: string;
   logLevel: string;
@@ -63,6 +64,7 @@ function commonOptions(command: Command): Command {
     .option('--read-only', 'serve read-only: writes, trims and zeroing get EPERM')
     .option('--memory-max <size>', 'data memory for write-back buffers and encoding', '256MiB')
     .option('--flush-stripes-max <n>', 'stripe flushes in flight per served file (1..256)', '16')
+    .option('--read-ahead <stripes>', 'stripes fetched ahead of each sequential reader of a served file (0..256)', '32')
     .option('--storage-timeout <duration>', 'deadline of one storage node call; a node past it is skipped', '4s')
     .option('--meta-timeout <duration>', 'deadline of one exportd call', '30s')
     .option('--log-file <file>', 'also log to this file')
@@ -112,6 +114,8 @@ async function serve(flags: CommonFlags, dir: string, single: string | undefined
   if (memoryBytesMax < 16 * MiB) throw MosaicError.invalid(`--memory-max ${flags.memoryMax}: at least 16MiB`);
   const flushStripesMax = Number(flags.flushStripesMax);
   if (!Number.isInteger(flushStripesMax) || flushStripesMax < 1 || flushStripesMax > 256) throw MosaicError.invalid(`--flush-stripes-max ${flags.flushStripesMax}: expected 1..256`);
+  const readAheadStripes = Number(flags.readAhead);
+  if (!Number.isSafeInteger(readAheadStripes) || readAheadStripes < 0 || readAheadStripes > 256) throw MosaicError.invalid(`--read-ahead ${flags.readAhead}: expected 0..256 stripes`);
   const settings = resolveClientSettings({ exportd: flags.exportd, secret: flags.secret, config: flags.config, token: flags.token });
   const exportName = flags.export ?? settings.export;
   if (exportName === undefined) throw MosaicError.invalid('--export: name the export (or put "export" in the client config)');
@@ -121,7 +125,7 @@ async function serve(flags: CommonFlags, dir: string, single: string | undefined
     metaTimeoutMs: parseDurationMs(flags.metaTimeout), storageTimeoutMs: parseDurationMs(flags.storageTimeout), nodeDownForMs: 5_000,
   });
   const readOnly = flags.readOnly === true;
-  const catalog = new MosaicCatalog(session, { dir, single, readOnly, flushStripesMax });
+  const catalog = new MosaicCatalog(session, { dir, single, readOnly, flushStripesMax, readAheadStripes });
   const server = new NbdServer({ catalog, readOnly, logger });
   let bound: ListenAddress;
   try {

@@ -31,6 +31,8 @@ export interface MosaicCatalogOptions {
   single?: string;
   readOnly: boolean;
   flushStripesMax: number;
+  /** Stripes fetched ahead of each sequential reader (FileDataOptions.readAheadStripes). */
+  readAheadStripes: number;
   listDepthMax?: number;
   listEntriesMax?: number;
 }
@@ -94,7 +96,7 @@ export class MosaicCatalog implements ExportCatalog {
       const path = [...this.dirParts, ...name.split('/')].join('/');
       const fresh: Shared = {
         name, refs: 0, closing: undefined,
-        file: openBlockFile(this.session, `/${path}`, { readOnly: this.options.readOnly, flushStripesMax: this.options.flushStripesMax }),
+        file: openBlockFile(this.session, `/${path}`, { readOnly: this.options.readOnly, flushStripesMax: this.options.flushStripesMax, readAheadStripes: this.options.readAheadStripes }),
       };
       entry = fresh;
       this.shared.set(name, fresh);

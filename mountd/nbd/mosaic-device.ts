@@ -8,9 +8,13 @@
  *    connection to it (the catalog's job): a read sees every completed
  *    write of any connection, and flush() makes them all durable, so
  *    NBD_FLAG_CAN_MULTI_CONN holds;
- *  - the FileData runs without read-ahead: its cache could hold a stripe
- *    from before a punch (FileData has no punch of its own), and NBD
- *    clients keep their own requests in flight anyway;
+ *  - reads copy once, from storage's reply or the read-ahead cache into a
+ *    pooled reply buffer, which the server gives back once the reply is
+ *    written; read-ahead batches one storage call per node over many
+ *    stripes, where a client's requests in flight were one call per
+ *    stripe and node each;
+ *  - a punch drops the read-ahead stripes of its range afterwards
+ *    (FileData.dropReadAhead): none fetched before it is served after it;
  *  - TRIM and WRITE_ZEROES (without NO_HOLE) free the whole stripes of
  *    their range on the storage nodes: first every buffered write is
  *    flushed (so no flush of an older write can land after the punch),
@@ -26,6 +30,7 @@
  *    mtime reach exportd at flush and at close.
  */
 import { MosaicError } from '../../common/errors.js';
+import type { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { FileData } from '../data/file-data.js';
 import type { BlockDevice, Extent } from './block-device.js';
 import type { StripeSpace } from './stripe-space.js';
@@ -38,6 +43,8 @@ export interface MosaicDeviceParts {
   space: StripeSpace;
   sizeBytes: number;
   readOnly: boolean;
+  /** Where read replies come from and go back to (releaseRead); allocated per read without it. */
+  buffers?: BufferPool;
   /** Tells exportd the file changed (commitWrite: size and mtime). */
   commitMeta: () => Promise<void>;
 }
@@ -65,10 +72,19 @@ export class MosaicDevice implements BlockDevice {
   }
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    // FileData.read returns a fresh buffer of its own: it goes out as is.
-    const got = await this.parts.data.read(offsetBytes, lengthBytes);
-    if (got.length !== lengthBytes) throw new MosaicError('EIO', `read ${got.length} of ${lengthBytes} bytes at ${offsetBytes}: the file is shorter than the device`);
-    return got;
+    const out = this.parts.buffers?.take(lengthBytes) ?? Buffer.allocUnsafe(lengthBytes);
+    try {
+      const got = await this.parts.data.readInto(offsetBytes, out);
+      if (got !== lengthBytes) throw new MosaicError('EIO', `read ${got} of ${lengthBytes} bytes at ${offsetBytes}: the file is shorter than the device`);
+      return out;
+    } catch (err) {
+      this.releaseRead(out);
+      throw err;
+    }
+  }
+
+  releaseRead(data: Buffer): void {
+    this.parts.buffers?.release(data);
   }
 
   async write(offsetBytes: number, pieces: readonly Buffer[], fua: boolean): Promise<void> {
@@ -125,6 +141,7 @@ export class MosaicDevice implements BlockDevice {
       if (mayTrim) {
         await this.parts.data.flush(false);
         await this.parts.space.punch(firstWhole, endWhole - firstWhole);
+        this.parts.data.dropReadAhead(firstWhole * this.stripeBytes, (endWhole - firstWhole) * this.stripeBytes);
         this.written.fill(0, firstWhole, endWhole);
       } else {
         await this.writeZeros(firstWhole * this.stripeBytes, Math.min(end, endWhole * this.stripeBytes));

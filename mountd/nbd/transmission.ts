@@ -153,8 +153,12 @@ export class Transmission {
       switch (request.type) {
         case NBD_CMD_READ: {
           const data = await this.device.read(offset, request.length);
-          const header = this.negotiated.structured ? offsetDataHeader(request.cookie, offset, data.length) : simpleReply(request.cookie, 0);
-          await this.send(header, data);
+          try {
+            const header = this.negotiated.structured ? offsetDataHeader(request.cookie, offset, data.length) : simpleReply(request.cookie, 0);
+            await this.send(header, data);
+          } finally {
+            this.device.releaseRead(data);
+          }
           return;
         }
         case NBD_CMD_WRITE:

@@ -125,6 +125,85 @@ test('sequential reads fetch ahead: later reads need no storage call', async (t)
   reader.close();
 });
 
+test('interleaved sequential readers, each with requests overtaking each other, are all read ahead', async (t) => {
+  // What nbdcopy does to a served block device: several connections, each
+  // reading its own range in order with many requests in flight.
+  const f = fixture('rs', 4, 2, 2, SHARD, 9);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const budget = new MemoryBudget(256 * stripeBytes);
+  const content = patterned(128 * stripeBytes, 6);
+  const writer = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 });
+  await writer.write(0, content);
+  await writer.flush(false);
+  writer.close();
+  const reader = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 }, () => undefined, content.length);
+  const got = Buffer.alloc(content.length);
+  const callsBefore = f.transport.readCalls.get(1) ?? 0;
+  // Four readers of 32 stripes each; per round each asks for its next 4 stripes, every pair swapped (2 before 1).
+  for (let round = 0; round < 8; round++) {
+    const reads: Promise<number>[] = [];
+    for (let reader_ = 0; reader_ < 4; reader_++) {
+      for (const i of [1, 0, 3, 2]) {
+        const at = (reader_ * 32 + round * 4 + i) * stripeBytes;
+        reads.push(reader.readInto(at, got.subarray(at, at + stripeBytes)));
+      }
+    }
+    t.deepEqual(await Promise.all(reads), reads.map(() => stripeBytes));
+  }
+  t.true(got.equals(content));
+  const calls = (f.transport.readCalls.get(1) ?? 0) - callsBefore;
+  // One call per stripe (128) without read-ahead; with it, the first round's
+  // stray demand reads, then a batch of 2-4 stripes per reader and round.
+  t.true(calls <= 64, `${calls} read calls to sid 1 for 128 stripes`);
+  reader.close();
+  // A fetch ahead still running keeps its grant until it settles.
+  for (let i = 0; i < 100 && budget.usedBytes > 0; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.is(budget.usedBytes, 0, 'read-ahead memory returned');
+});
+
+test('reads near an unconfirmed reader start no read-ahead: random reads stay one call each', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 10);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const budget = new MemoryBudget(64 * stripeBytes);
+  const content = patterned(32 * stripeBytes, 7);
+  const writer = fileData(f, budget, { readAheadStripes: 8, flushStripesMax: 4 });
+  await writer.write(0, content);
+  await writer.flush(false);
+  writer.close();
+  const reader = fileData(f, budget, { readAheadStripes: 8, flushStripesMax: 4 }, () => undefined, content.length);
+  const callsBefore = f.transport.readCalls.get(1) ?? 0;
+  // Each read starts within the window of the previous one's end, never at it.
+  const starts = [0, 3, 6, 2, 5, 9].map((s) => s * stripeBytes);
+  for (const at of starts) t.true((await reader.read(at, stripeBytes)).equals(content.subarray(at, at + stripeBytes)));
+  t.is((f.transport.readCalls.get(1) ?? 0) - callsBefore, starts.length, 'one whole-stripe read per request, nothing fetched ahead');
+  reader.close();
+});
+
+test('dropReadAhead: after storage changed behind FileData (a punch), reads of the range get the new bytes', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 11);
+  const stripeBytes = f.io.codec.stripeBytes;
+  const budget = new MemoryBudget(64 * stripeBytes);
+  const content = patterned(8 * stripeBytes, 8);
+  const writer = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 });
+  await writer.write(0, content);
+  await writer.flush(false);
+  writer.close();
+  const reader = fileData(f, budget, { readAheadStripes: 4, flushStripesMax: 4 }, () => undefined, content.length);
+  // Stripes 0, 1, 2 in order: 2..5 are fetched ahead, and reading 2 waits for that fetch.
+  for (let s = 0; s < 3; s++) await reader.read(s * stripeBytes, stripeBytes);
+  // Storage drops stripes 3.. without FileData knowing (as MosaicDevice's punch does).
+  await f.io.truncate(3);
+  const stale = await reader.read(3 * stripeBytes, stripeBytes);
+  t.true(stale.equals(content.subarray(3 * stripeBytes, 4 * stripeBytes)), 'the cache still held the old stripe 3: why the drop is needed');
+  reader.dropReadAhead(3 * stripeBytes, 3 * stripeBytes);
+  t.true((await reader.read(4 * stripeBytes, stripeBytes)).equals(Buffer.alloc(stripeBytes)), 'stripe 4 reads as the hole it now is');
+  t.true((await reader.read(2 * stripeBytes, stripeBytes)).equals(content.subarray(2 * stripeBytes, 3 * stripeBytes)), 'stripe 2, outside the range, unchanged');
+  // Reading 4 fetched 5.. ahead: waiting for it lets close() return that batch too.
+  t.true((await reader.read(5 * stripeBytes, stripeBytes)).equals(Buffer.alloc(stripeBytes)));
+  reader.close();
+  t.is(budget.usedBytes, 0, 'dropped read-ahead memory returned');
+});
+
 test('small writes scattered over more stripes than the memory budget holds complete: memory pressure flushes dirty stripes', async (t) => {
   const f = fixture('rs', 4, 2, 2, SHARD, 5);
   const stripeBytes = f.io.codec.stripeBytes;

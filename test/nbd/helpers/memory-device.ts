@@ -34,6 +34,10 @@ export class MemoryDevice implements BlockDevice {
     return Buffer.from(this.bytes.subarray(offsetBytes, offsetBytes + lengthBytes));
   }
 
+  releaseRead(): void {
+    // read() copies out of `bytes`: nothing to give back.
+  }
+
   async write(offsetBytes: number, pieces: readonly Buffer[]): Promise<void> {
     this.check(offsetBytes);
     let at = offsetBytes;

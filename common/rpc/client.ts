@@ -34,7 +34,6 @@
  * closure: the timer calls a shared bound method with the call as its
  * argument); requests go out as one corked writev each.
  */
-import { connect } from 'node:net';
 import type { Logger } from '../logging.js';
 import { formatAddress, parseAddress, type Address } from '../config.js';
 import { MosaicError } from '../errors.js';
@@ -270,14 +269,13 @@ export class RpcClient {
 
   private connect(): void {
     this.state = 'connecting';
-    const socket = connect({ host: this.target.host, port: this.target.port });
     const clientNonce = newNonce();
     let serverNonce: Buffer | undefined;
     let refused: MosaicError | undefined;
     const connectTimer = setTimeout(() => {
       framed.destroy(new MosaicError('ETIMEDOUT', `connecting to ${this.address} took over ${this.limits.connectTimeoutMs + this.limits.handshakeTimeoutMs} ms`));
     }, this.limits.connectTimeoutMs + this.limits.handshakeTimeoutMs);
-    const framed: FramedSocket = new FramedSocket(socket, this.limits, this.limits, {
+    const framed: FramedSocket = new FramedSocket(this.target, this.limits, this.limits, {
       onMessage: (message: Message, payloads: Buffer[]) => {
         if (this.framed !== framed) {
           if (message.kind === 'hello') {

@@ -18,6 +18,15 @@
  * its declared size allocated when its prefix is read (after the limits
  * check): each chunk is copied as it arrives, while it is still in cache,
  * and no list of chunks is kept for large frames.
+ *
+ * Reused read buffers (FrameDecoder's `reusedChunks`, for a socket opened
+ * with `onread`): a pushed chunk is valid only until next() returns
+ * undefined, so nothing may keep a view of it. A frame inside one chunk
+ * hands up its header as a view (decoded before the read returns) and its
+ * payloads copied into one buffer of their own (from the pool when large);
+ * a frame spanning reads is assembled as above, and while one is, the
+ * socket can read straight into the rest of its buffer (assemblyTail), so
+ * a large payload is not copied at all.
  */
 import { MosaicError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
@@ -31,9 +40,10 @@ export interface FrameLimits {
 }
 
 export interface Frame {
+  /** With reusedChunks, possibly a view of the pushed chunk: decode it before pushing again. */
   header: Buffer;
   payloads: Buffer[];
-  /** The buffer the frame was assembled in when it spanned chunks (header and payloads are views of it); undefined when they are views of a received chunk. */
+  /** The buffer the frame owns when it was assembled across chunks or its payloads copied out of a reused chunk (payloads are views of it); undefined when they are views of a received chunk. */
   assembled: Buffer | undefined;
 }
 
@@ -69,11 +79,34 @@ export class FrameDecoder {
   private assembledBytes = 0;
   limits: FrameLimits;
   private readonly pool: BufferPool | undefined;
+  private readonly reusedChunks: boolean;
 
-  /** `pool`, when given, supplies the buffers frames spanning chunks are assembled in. */
-  constructor(limits: FrameLimits, pool?: BufferPool) {
+  /**
+   * `pool`, when given, supplies the buffers frames spanning chunks are
+   * assembled in. `reusedChunks`: the caller overwrites each pushed chunk
+   * once next() has returned undefined (see the file comment).
+   */
+  constructor(limits: FrameLimits, pool?: BufferPool, reusedChunks = false) {
     this.limits = limits;
     this.pool = pool;
+    this.reusedChunks = reusedChunks;
+  }
+
+  /**
+   * The unfilled rest of the frame being assembled, when at least
+   * `minBytes` of it are missing: a socket may read into it directly and
+   * report the bytes with filled(). Undefined otherwise (read elsewhere and
+   * push()).
+   */
+  assemblyTail(minBytes: number): Buffer | undefined {
+    const assembly = this.assembly;
+    if (assembly === undefined || assembly.length - this.assembledBytes < minBytes) return undefined;
+    return assembly.subarray(this.assembledBytes);
+  }
+
+  /** `bytes` more of the frame being assembled were read into assemblyTail()'s buffer. */
+  filled(bytes: number): void {
+    this.assembledBytes += bytes;
   }
 
   push(chunk: Buffer): void {
@@ -97,7 +130,11 @@ export class FrameDecoder {
       this.assembly = undefined;
       return parseFrame(assembly, this.limits, assembly);
     }
-    if (this.bufferedBytes < 4) return undefined;
+    if (this.bufferedBytes < 4) {
+      // At most 3 bytes: copied out of a reused chunk before it is overwritten.
+      if (this.reusedChunks && this.bufferedBytes > 0) this.chunks = [Buffer.concat(this.chunks, this.bufferedBytes)];
+      return undefined;
+    }
     const frameBytes = this.peekUInt32(0);
     if (frameBytes + 4 > this.limits.frameBytesMax) throw MosaicError.badFrame(`frame of ${frameBytes + 4} bytes > frameBytesMax ${this.limits.frameBytesMax}`);
     if (frameBytes < 8) throw MosaicError.badFrame(`frame of ${frameBytes + 4} bytes is shorter than its prefix`);
@@ -111,7 +148,28 @@ export class FrameDecoder {
     }
     const first = this.chunks[0]!;
     const bytes = this.take(totalBytes, totalBytes);
-    return parseFrame(bytes, this.limits, bytes.buffer === first.buffer ? undefined : bytes);
+    if (bytes.buffer !== first.buffer) return parseFrame(bytes, this.limits, bytes);
+    const frame = parseFrame(bytes, this.limits, undefined);
+    if (this.reusedChunks) this.copyPayloads(frame);
+    return frame;
+  }
+
+  /** Moves a frame's payloads out of a reused chunk into one buffer of their own. */
+  private copyPayloads(frame: Frame): void {
+    const payloads = frame.payloads;
+    if (payloads.length === 0) return;
+    const first = payloads[0]!;
+    const last = payloads[payloads.length - 1]!;
+    // Payloads lie back to back in the chunk: one copy of their span.
+    const start = first.byteOffset;
+    const span = last.byteOffset + last.length - start;
+    const own = this.pool ? this.pool.take(span) : Buffer.allocUnsafe(span);
+    own.set(new Uint8Array(first.buffer, start, span));
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]!;
+      payloads[i] = own.subarray(payload.byteOffset - start, payload.byteOffset - start + payload.length);
+    }
+    frame.assembled = own;
   }
 
   private peekUInt32(offset: number): number {

@@ -30,8 +30,10 @@ export type Message =
 
 // useRecords off: every header decodes on its own, with no per-connection
 // record state; 64-bit integers come back as numbers (ids, versions, sizes
-// are all below 2^53).
-const packr = new Packr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true });
+// are all below 2^53). copyBuffers: binary fields are copied out, never
+// views of the header's bytes, which may be a socket's reused read buffer
+// or a receive-pool buffer recycled once the caller releases the payloads.
+const packr = new Packr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true, copyBuffers: true });
 
 export function encodeMessage(message: Message): Buffer {
   switch (message.kind) {

@@ -108,3 +108,53 @@ test('the sender refuses frames over the limits with EMSGSIZE, sending nothing',
   ];
   for (const [label, make] of cases) t.is(t.throws(make, { instanceOf: MosaicError }, label)?.code, 'EMSGSIZE', label);
 });
+
+/** Feeds `pieces` through one reused buffer, overwritten after each push is drained, as a socket with onread does. */
+function drainReused(pieces: Buffer[]): { frames: Frame[]; reused: Buffer } {
+  const reused = Buffer.alloc(STREAM.length);
+  const decoder = new FrameDecoder(LIMITS, undefined, true);
+  const frames: Frame[] = [];
+  for (const piece of pieces) {
+    piece.copy(reused);
+    decoder.push(reused.subarray(0, piece.length));
+    // The header may be a view of the reused buffer: copied here as FramedSocket decodes it, before the next read.
+    for (const frame of drain(decoder)) frames.push({ ...frame, header: Buffer.from(frame.header) });
+    reused.fill(0xee);
+  }
+  return { frames, reused };
+}
+
+test('with a reused read buffer, frames split at every byte decode the same and keep no view of it', (t) => {
+  for (let split = 0; split <= STREAM.length; split++) {
+    const { frames, reused } = drainReused([STREAM.subarray(0, split), STREAM.subarray(split)]);
+    assertFrames(t, frames, `split at ${split}`);
+    for (const frame of frames) for (const payload of frame.payloads) t.not(payload.buffer, reused.buffer, `split at ${split}`);
+  }
+});
+
+test('with a reused read buffer, frames fed one byte at a time decode the same', (t) => {
+  const pieces = Array.from({ length: STREAM.length }, (_, i) => STREAM.subarray(i, i + 1));
+  assertFrames(t, drainReused(pieces).frames, 'byte by byte');
+});
+
+test('the rest of a frame being assembled can be read straight into its own buffer', (t) => {
+  const decoder = new FrameDecoder(LIMITS, undefined, true);
+  const [header, payloads] = FRAMES[2]!;
+  const bytes = encode(header, payloads);
+  decoder.push(Buffer.from(bytes.subarray(0, 100)));
+  t.is(decoder.next(), undefined);
+  t.is(decoder.assemblyTail(bytes.length), undefined, 'less missing than asked for');
+  const tail = decoder.assemblyTail(1)!;
+  t.is(tail.length, bytes.length - 100);
+  bytes.copy(tail, 0, 100, 1000);
+  decoder.filled(900);
+  t.is(decoder.next(), undefined);
+  const rest = decoder.assemblyTail(1)!;
+  t.is(rest.length, bytes.length - 1000);
+  bytes.copy(rest, 0, 1000);
+  decoder.filled(rest.length);
+  const frame = decoder.next()!;
+  t.true(frame.payloads[0]!.equals(payloads[0]!));
+  t.is(frame.payloads[0]!.buffer, tail.buffer, 'no copy: the payload is where the bytes were read');
+  t.is(decoder.assemblyTail(1), undefined);
+});

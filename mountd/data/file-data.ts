@@ -246,6 +246,10 @@ export class FileData {
     if (end <= offset) return 0;
     const stream = this.continuedStream(offset, end);
     const sequential = stream !== undefined;
+    // Before this read's own fetch, not after it: a client with many
+    // requests in flight sends the next ones before this one is answered,
+    // and they should find the stripes already being fetched.
+    if (stream) this.readAhead(this.geometry.stripeOf(stream.end - 1) + 1);
     const spans = this.geometry.spans(offset, end - offset);
     if (spans.length !== 1 || !(await this.copyCached(spans[0]!, out))) {
       for (const span of spans) {
@@ -254,7 +258,6 @@ export class FileData {
         await this.copyStripe(span, view);
       }
     }
-    if (stream) this.readAhead(this.geometry.stripeOf(stream.end - 1) + 1);
     return end - offset;
   }
 

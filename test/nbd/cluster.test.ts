@@ -117,6 +117,23 @@ test.serial('qemu-io random writes, discards and write-zeroes match a shadow ima
   t.true(after < before / 4, `TRIM gave space back (${before} -> ${after})`);
 });
 
+test.serial('a discard after sequential reads: stripes fetched ahead before it read as zeros after it', async (t) => {
+  // The three reads in order start read-ahead well past 2 MiB; the discard
+  // punches stripes that read-ahead already holds.
+  const result = await run('qemu-io', ['-f', 'raw', server.uri('small'),
+    '-c', 'write -P 7 0 8M', '-c', 'flush',
+    '-c', 'read -P 7 0 256k', '-c', 'read -P 7 256k 256k', '-c', 'read -P 7 512k 256k',
+    '-c', 'discard 2M 4M', '-c', 'read -P 0 2M 4M', '-c', 'read -P 7 6M 2M', '-c', 'read -P 7 768k 1280k']);
+  t.is(result.code, 0, result.stderr);
+  t.notRegex(result.stdout + result.stderr, /failed|error/i);
+  const output = join(work, 'punched.img');
+  await must('nbdcopy', [server.uri('small'), output]);
+  const expected = Buffer.alloc(16 * MiB);
+  expected.fill(7, 0, 2 * MiB);
+  expected.fill(7, 6 * MiB, 8 * MiB);
+  t.true(readFileSync(output).equals(expected), 'volume holds the pattern around the discarded range');
+});
+
 test.serial('data survives a server restart (SIGTERM flushes); --read-only refuses writes with EPERM', async (t) => {
   const payload = Buffer.alloc(3 * MiB + 12345, 0x5c);
   const input = join(work, 'p.img');

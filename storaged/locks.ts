@@ -5,7 +5,8 @@
  *               punch, delete and header creation take it alone. Writer-
  *               preferring, so a stream of writes never starves a delete.
  *   KeyedMutex  per slot: writes of one slot run one at a time, in arrival
- *               order, so the version check and the write are one step.
+ *               order, so the version check and the write are one step; a
+ *               write call takes all its slots' mutexes at once (runMany).
  * Neither has timeouts: every holder is a bounded disk operation.
  */
 export class RwLock {
@@ -65,18 +66,34 @@ export class RwLock {
 export class KeyedMutex<K> {
   private readonly tails = new Map<K, Promise<void>>();
 
-  async run<T>(key: K, fn: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key);
+  run<T>(key: K, fn: () => Promise<T>): Promise<T> {
+    return this.runMany([key], fn);
+  }
+
+  /**
+   * Runs `fn` holding every key of `keys` (distinct). The keys are queued
+   * for all at once, synchronously, so queue positions form one order
+   * across keys and two callers sharing keys can never wait on each other.
+   */
+  async runMany<T>(keys: readonly K[], fn: () => Promise<T>): Promise<T> {
     let release!: () => void;
     const current = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous ? previous.then(() => current) : current;
-    this.tails.set(key, tail);
-    if (previous) await previous;
+    const previous: Promise<void>[] = [];
+    const tails = keys.map((key) => {
+      const before = this.tails.get(key);
+      const tail = before ? (previous.push(before), before.then(() => current)) : current;
+      this.tails.set(key, tail);
+      return tail;
+    });
+    if (previous.length === 1) await previous[0];
+    else if (previous.length > 1) await Promise.all(previous);
     try {
       return await fn();
     } finally {
       release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      keys.forEach((key, index) => {
+        if (this.tails.get(key) === tails[index]) this.tails.delete(key);
+      });
     }
   }
 }

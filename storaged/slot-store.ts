@@ -70,6 +70,10 @@ const RETRY = Symbol('retry');
 const ABSENT: ReadOutcome = { state: 'absent' };
 /** The payload of every probed slot (never written to). */
 const EMPTY = Buffer.alloc(0);
+const OK: WriteOutcome = { status: 'ok' };
+const PAGE_BYTES = 4096;
+/** Fills the gap between a slot's payload and the next slot of a run (never written to). */
+const PAGE_OF_ZEROS = Buffer.alloc(PAGE_BYTES);
 
 export class SlotStore {
   readonly sid: Sid;
@@ -171,54 +175,141 @@ export class SlotStore {
       return writes.map(() => this.failed('EIO'));
     }
     const header = (file.header as { header: BinsHeader }).header;
-    const outcomes = await Promise.all(writes.map((write) => this.writeSlot(file, header, write)));
+    const outcomes = new Array<WriteOutcome>(writes.length);
+    // Waves of distinct stripes, in order: a stripe twice in one call is
+    // written (and version-checked) after its first write, as two calls would.
+    let waves: number[][] = [[]];
+    let seen: Map<number, number> | undefined;
+    writes.forEach(({ item, payload }, index) => {
+      const error = slotWriteError(item, payload, header);
+      if (error) {
+        outcomes[index] = this.failed(error);
+        return;
+      }
+      const wave = waves[0]!;
+      if (wave.length > 0 && item.stripe <= writes[wave[wave.length - 1]!]!.item.stripe) {
+        // Not ascending: count earlier writes of this stripe (rare, so only then a map).
+        seen ??= new Map(wave.map((earlier) => [writes[earlier]!.item.stripe, 1]));
+        const repeats = seen.get(item.stripe) ?? 0;
+        seen.set(item.stripe, repeats + 1);
+        if (repeats > 0) {
+          while (waves.length <= repeats) waves.push([]);
+          waves[repeats]!.push(index);
+          return;
+        }
+      } else {
+        seen?.set(item.stripe, 1);
+      }
+      wave.push(index);
+    });
+    waves = waves.filter((wave) => wave.length > 0);
+    for (const wave of waves) await this.writeWave(file, header, writes, wave, outcomes);
     return this.synced(file, outcomes, durable);
   }
 
-  private async writeSlot(file: OpenBins, header: BinsHeader, { item, payload }: SlotWrite): Promise<WriteOutcome> {
-    if (item.slotPayloadBytes !== header.slotPayloadBytes) return this.failed('EINVAL');
-    if (payload.length > header.slotPayloadBytes) return this.failed('EMSGSIZE');
-    if (item.k < 1 || item.projection >= item.k + item.m) return this.failed('EINVAL');
-    const offset = slotOffsetOf(item.stripe, header.slotStrideBytes);
-    if (offset + header.slotStrideBytes > Number.MAX_SAFE_INTEGER) return this.failed('EFBIG');
-    try {
-      return await file.slots.run(item.stripe, async () => {
-        // Fully overwritten below before it is written; only read as a header when the pread filled it.
-        const head = Buffer.allocUnsafe(PROJECTION_HEADER_BYTES);
-        // The stored version: from what this open file knows when it can
-        // (slots it wrote, slots past its end), else from the slot's header.
-        let storedVersion = file.slotVersions.get(item.stripe);
-        if (storedVersion === undefined) {
-          const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
-          const stored = bytesRead === PROJECTION_HEADER_BYTES ? readProjectionHeader(head, 0) : undefined;
-          storedVersion = stored?.state === 'ok' ? stored.header.version : null;
-        }
-        if (storedVersion !== null && storedVersion > item.version) {
+  /**
+   * Writes slots of distinct stripes holding all their mutexes: checks each
+   * stored version, then one pwritev per run of consecutive stripes.
+   */
+  private async writeWave(file: OpenBins, header: BinsHeader, writes: SlotWrite[], wave: number[], outcomes: WriteOutcome[]): Promise<void> {
+    const stride = header.slotStrideBytes;
+    const stripes = wave.map((index) => writes[index]!.item.stripe);
+    await file.slots.runMany(stripes, async () => {
+      // Every header of the wave, encoded into one buffer; written before it is read.
+      const heads = Buffer.allocUnsafe(wave.length * PROJECTION_HEADER_BYTES);
+      // The stored version: from what this open file knows when it can
+      // (slots it wrote, slots past its end), else from the slot's header.
+      const versions = stripes.map((stripe) => file.slotVersions.get(stripe));
+      const unknown = versions.flatMap((version, position) => (version === undefined ? [position] : []));
+      if (unknown.length > 0) {
+        await Promise.all(unknown.map(async (position) => {
+          versions[position] = await this.storedVersion(file, heads, position, slotOffsetOf(stripes[position]!, stride))
+            .catch((err: unknown) => {
+              outcomes[wave[position]!] = this.slotFailed(file, stripes[position]!, err);
+              return undefined;
+            });
+        }));
+      }
+      let run: number[] = [];
+      const runs: number[][] = [];
+      wave.forEach((index, position) => {
+        if (outcomes[index]) return; // its header read failed
+        const { item, payload } = writes[index]!;
+        const storedVersion = versions[position];
+        if (storedVersion !== null && storedVersion !== undefined && storedVersion > item.version) {
           this.metrics.writeFailures.inc({ sid: this.sid, code: 'EVERSION' });
-          return { status: 'failed', code: 'EVERSION', storedVersion } as const;
+          outcomes[index] = { status: 'failed', code: 'EVERSION', storedVersion };
+          return;
         }
-        writeProjectionHeader(head, 0, {
+        writeProjectionHeader(heads, position * PROJECTION_HEADER_BYTES, {
           codec: item.codec, k: item.k, m: item.m, index: item.projection,
           payloadBytes: payload.length, version: item.version, payloadCrc: crc32c(payload),
         });
-        try {
-          const { bytesWritten } = await file.handle.writev(payload.length > 0 ? [head, payload] : [head], offset);
-          // A short write is the filesystem running out of room part way.
-          if (bytesWritten !== PROJECTION_HEADER_BYTES + payload.length) throw new MosaicError('ENOSPC', `short write (${bytesWritten} bytes)`);
-        } catch (err) {
-          file.slotVersions.forget(item.stripe);
-          throw err;
+        const last = run.length > 0 ? writes[wave[run[run.length - 1]!]!]! : undefined;
+        // A run continues into the next slot when only the tail of one page
+        // separates them: the zeros written there allocate no extra block.
+        if (!last || last.item.stripe + 1 !== item.stripe || stride - PROJECTION_HEADER_BYTES - last.payload.length >= PAGE_BYTES) {
+          run = [];
+          runs.push(run);
         }
-        file.slotVersions.wrote(item.stripe, item.version);
-        this.metrics.slotsWritten.inc(this.labels);
-        this.metrics.bytesWritten.inc(this.labels, payload.length);
-        return { status: 'ok' } as const;
+        run.push(position);
       });
+      await Promise.all(runs.map((positions) => this.writeRun(file, stride, writes, wave, heads, positions, outcomes)));
+    });
+  }
+
+  /** The slot's stored version read from its header (null: absent or unreadable as a header, so any version may replace it). */
+  private async storedVersion(file: OpenBins, heads: Buffer, position: number, offset: number): Promise<number | null> {
+    const at = position * PROJECTION_HEADER_BYTES;
+    const { bytesRead } = await file.handle.read(heads, at, PROJECTION_HEADER_BYTES, offset);
+    const stored = bytesRead === PROJECTION_HEADER_BYTES ? readProjectionHeader(heads, at) : undefined;
+    return stored?.state === 'ok' ? stored.header.version : null;
+  }
+
+  /** One pwritev of consecutive slots: each slot's header and payload, zeros to the next slot. */
+  private async writeRun(
+    file: OpenBins, stride: number, writes: SlotWrite[], wave: number[], heads: Buffer, positions: number[], outcomes: WriteOutcome[],
+  ): Promise<void> {
+    const buffers: Buffer[] = [];
+    positions.forEach((position, n) => {
+      const { payload } = writes[wave[position]!]!;
+      buffers.push(heads.subarray(position * PROJECTION_HEADER_BYTES, (position + 1) * PROJECTION_HEADER_BYTES));
+      if (payload.length > 0) buffers.push(payload);
+      const gap = stride - PROJECTION_HEADER_BYTES - payload.length;
+      if (n + 1 < positions.length && gap > 0) buffers.push(PAGE_OF_ZEROS.subarray(0, gap));
+    });
+    const first = writes[wave[positions[0]!]!]!.item.stripe;
+    let bytesWritten: number;
+    try {
+      ({ bytesWritten } = await file.handle.writev(buffers, slotOffsetOf(first, stride)));
     } catch (err) {
-      const code = MosaicError.from(err).code;
-      if (code !== 'ENOSPC') this.logger.warn(`sid ${this.sid}: write of ${file.fid} stripe ${item.stripe} failed: ${(err as Error).message}`);
-      return this.failed(code);
+      for (const position of positions) outcomes[wave[position]!] = this.slotFailed(file, writes[wave[position]!]!.item.stripe, err);
+      return;
     }
+    let slots = 0;
+    let bytes = 0;
+    positions.forEach((position, n) => {
+      const { item, payload } = writes[wave[position]!]!;
+      // A short write is the filesystem running out of room part way: the slots it covered whole are written.
+      if (bytesWritten < n * stride + PROJECTION_HEADER_BYTES + payload.length) {
+        outcomes[wave[position]!] = this.slotFailed(file, item.stripe, new MosaicError('ENOSPC', `short write (${bytesWritten} bytes)`));
+        return;
+      }
+      file.slotVersions.wrote(item.stripe, item.version);
+      outcomes[wave[position]!] = OK;
+      slots++;
+      bytes += payload.length;
+    });
+    this.metrics.slotsWritten.inc(this.labels, slots);
+    this.metrics.bytesWritten.inc(this.labels, bytes);
+  }
+
+  /** A slot write failed: whatever it left in the slot is unknown until read again. */
+  private slotFailed(file: OpenBins, stripe: number, err: unknown): WriteOutcome {
+    file.slotVersions.forget(stripe);
+    const code = MosaicError.from(err).code;
+    if (code !== 'ENOSPC') this.logger.warn(`sid ${this.sid}: write of ${file.fid} stripe ${stripe} failed: ${(err as Error).message}`);
+    return this.failed(code);
   }
 
   // ------------------------------------------------------------ patch
@@ -591,6 +682,15 @@ export class SlotStore {
       }
     }
   }
+}
+
+/** Why a slot write is refused before any disk access, if it is. */
+function slotWriteError(item: WriteItem, payload: Buffer, header: BinsHeader): ErrorCode | undefined {
+  if (item.slotPayloadBytes !== header.slotPayloadBytes) return 'EINVAL';
+  if (payload.length > header.slotPayloadBytes) return 'EMSGSIZE';
+  if (item.k < 1 || item.projection >= item.k + item.m) return 'EINVAL';
+  if (slotOffsetOf(item.stripe, header.slotStrideBytes) + header.slotStrideBytes > Number.MAX_SAFE_INTEGER) return 'EFBIG';
+  return undefined;
 }
 
 type CheckedSlot =

@@ -47,6 +47,8 @@ test('16 MiB payloads travel both ways byte-exact', async (t) => {
 test('a call past its deadline fails ETIMEDOUT and the handler sees its signal aborted', async (t) => {
   const server = await startServer(t);
   const rpc = client(t, server.address);
+  // Connected first: on a loaded machine the handshake alone can outlast 100 ms, and a call that times out unsent never reaches the handler.
+  await rpc.call(echo, { text: 'warm', n: 0 });
   const error = await t.throwsAsync(rpc.call(sleep, { ms: 5_000 }, { timeoutMs: 100 }), { instanceOf: MosaicError });
   t.is(error.code, 'ETIMEDOUT');
   t.true(error.retryable);

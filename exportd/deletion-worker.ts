@@ -15,13 +15,17 @@
  * - a truncate never frees stripes the file needs again: it waits while the
  *   file is open and keeps what the file's current size covers (a file
  *   truncated by O_TRUNC and rewritten before the task ran keeps its data).
+ * - deletes due together go to each sid in batches (storaged.deleteMany, up
+ *   to deleteFilesMax fids per call): one call per sid per round instead of
+ *   one per file; a node answering EUNKNOWNMETHOD (older) gets one
+ *   storaged.delete per file from then on.
  * storaged's delete is idempotent and its truncate only frees stripes past
  * the count, so sending either twice (after a crash) is harmless.
  */
 import { MosaicError } from '../common/errors.js';
 import type { Logger } from '../common/logging.js';
 import type { Sid } from '../common/ids.js';
-import { remove, truncate } from '../common/protocol/storaged.js';
+import { remove, removeMany, STORAGED_LIMITS, truncate } from '../common/protocol/storaged.js';
 import type { RpcPool } from '../common/rpc/pool.js';
 import type { ClusterMap } from './cluster/cluster-map.js';
 import type { DeletionTask } from './namespace/records.js';
@@ -72,6 +76,8 @@ export class DeletionWorker {
   private readonly options: Required<DeletionWorkerOptions>;
   private readonly held = new Map<string, Held>();
   private readonly loop: PollLoop;
+  /** Nodes (addresses) without storaged.deleteMany. */
+  private readonly singleDeletes = new Set<string>();
   readonly counters: DeletionCounters = { finished: 0, callsOk: 0, callsFailed: 0 };
 
   constructor(options: DeletionWorkerOptions) {
@@ -107,14 +113,18 @@ export class DeletionWorker {
     }
     const now = Date.now();
     const due = [...this.held.values()].filter((held) => !held.busy && held.retryAtMs <= now);
-    await Promise.all(due.map((held) => this.attempt(held)));
+    const deletes = due.filter((held) => held.task.kind === 'delete');
+    await Promise.all([
+      ...due.filter((held) => held.task.kind !== 'delete').map((held) => this.attemptTruncate(held)),
+      ...(deletes.length > 0 ? [this.attemptDeletes(deletes)] : []),
+    ]);
   }
 
-  private async attempt(held: Held): Promise<void> {
+  private async attemptTruncate(held: Held): Promise<void> {
     held.busy = true;
     try {
       let task = held.task;
-      if (task.kind === 'truncate' && this.options.queue.truncateKeep) {
+      if (this.options.queue.truncateKeep) {
         const keep = await this.options.queue.truncateKeep(task);
         if (keep === 'busy') {
           held.retryAtMs = Date.now() + this.options.retryMinMs;
@@ -124,17 +134,71 @@ export class DeletionWorker {
       }
       const results = await Promise.all([...held.remaining].map(async (sid) => ({ sid, done: await this.freeOn(sid, task) })));
       for (const { sid, done } of results) if (done) held.remaining.delete(sid);
-      if (held.remaining.size === 0) {
-        await this.options.queue.finishDeletion(held.task.key);
-        this.held.delete(held.task.key);
-        this.counters.finished++;
-        return;
-      }
-      held.attempts++;
-      const backoffMs = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(held.attempts - 1, 20));
-      held.retryAtMs = Date.now() + backoffMs;
+      await this.settle(held);
     } finally {
       held.busy = false;
+    }
+  }
+
+  /** The delete tasks due, batched per sid. */
+  private async attemptDeletes(helds: Held[]): Promise<void> {
+    const bySid = new Map<Sid, Held[]>();
+    for (const held of helds) {
+      held.busy = true;
+      for (const sid of held.remaining) {
+        const mine = bySid.get(sid);
+        if (mine) mine.push(held);
+        else bySid.set(sid, [held]);
+      }
+    }
+    try {
+      await Promise.all([...bySid].map(async ([sid, mine]) => {
+        for (let start = 0; start < mine.length; start += STORAGED_LIMITS.deleteFilesMax) {
+          const batch = mine.slice(start, start + STORAGED_LIMITS.deleteFilesMax);
+          const done = await this.deleteOn(sid, batch.map((held) => held.task));
+          batch.forEach((held, index) => {
+            if (done[index]) held.remaining.delete(sid);
+          });
+        }
+      }));
+      await Promise.all(helds.map((held) => this.settle(held)));
+    } finally {
+      for (const held of helds) held.busy = false;
+    }
+  }
+
+  /** Finishes a task none of whose sids remain, else schedules its retry. */
+  private async settle(held: Held): Promise<void> {
+    if (held.remaining.size === 0) {
+      await this.options.queue.finishDeletion(held.task.key);
+      this.held.delete(held.task.key);
+      this.counters.finished++;
+      return;
+    }
+    held.attempts++;
+    const backoffMs = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(held.attempts - 1, 20));
+    held.retryAtMs = Date.now() + backoffMs;
+  }
+
+  /** Per task, whether the sid no longer holds its file: one deleteMany for the lot, or one delete each on an older node. */
+  private async deleteOn(sid: Sid, tasks: DeletionTask[]): Promise<boolean[]> {
+    const view = this.options.map.sid(sid);
+    if (!view) return tasks.map(() => true);
+    if (view.state === 'down') return tasks.map(() => false);
+    if (tasks.length === 1 || this.singleDeletes.has(view.address)) return Promise.all(tasks.map((task) => this.freeOn(sid, task)));
+    try {
+      await this.options.pool.get(view.address).call(removeMany, { sid, fids: tasks.map((task) => task.fid) }, { timeoutMs: this.options.callTimeoutMs });
+      this.counters.callsOk++;
+      return tasks.map(() => true);
+    } catch (err) {
+      const error = MosaicError.from(err);
+      if (error.code === 'EUNKNOWNMETHOD') {
+        this.singleDeletes.add(view.address);
+        return Promise.all(tasks.map((task) => this.freeOn(sid, task)));
+      }
+      this.counters.callsFailed++;
+      this.options.logger[error.retryable ? 'debug' : 'warn'](`deletion of ${tasks.length} files on sid ${sid} (${view.address}) failed, will retry: ${error.message}`);
+      return tasks.map(() => false);
     }
   }
 

@@ -91,6 +91,8 @@ export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, Slo
     return { result: removed === 'kept' ? { existed: true, kept: true } : { existed: removed } };
   });
 
+  server.handle(protocol.removeMany, async ({ sid, fids }) => ({ result: { existed: await storeOf(sid).deleteMany(fids) } }));
+
   server.handle(protocol.list, async ({ sid, after, limit }) => ({ result: await storeOf(sid).list(after, limit) }));
 
   server.handle(protocol.stat, async ({ sids }) => {

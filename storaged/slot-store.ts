@@ -534,10 +534,24 @@ export class SlotStore {
     });
   }
 
-  /** Removes the file; false when it was not there. The unlink is synced. */
-  /** Whether the file existed; 'kept' when it was written after untouchedSinceMs (see DeleteArgs). */
+  /** Whether the file existed; 'kept' when it was written after untouchedSinceMs (see DeleteArgs). The unlink is synced. */
   async delete(fid: FileId, untouchedSinceMs?: number): Promise<boolean | 'kept'> {
-    const removed = await this.withFile(fid, false, 'exclusive', async (file): Promise<boolean | 'kept'> => {
+    const removed = await this.unlink(fid, untouchedSinceMs);
+    if (removed !== null && removed !== 'kept') await this.io.syncDirectory(removed);
+    return removed === 'kept' ? 'kept' : removed !== null;
+  }
+
+  /** Whether each file existed. Every unlink is synced before it returns: each directory once, after all. */
+  async deleteMany(fids: FileId[]): Promise<boolean[]> {
+    const removed = await Promise.all(fids.map((fid) => this.unlink(fid)));
+    const directories = new Set(removed.filter((directory) => directory !== null));
+    await Promise.all([...directories].map((directory) => this.io.syncDirectory(directory)));
+    return removed.map((directory) => directory !== null);
+  }
+
+  /** Unlinks the file unsynced: the directory to sync, null when it was not there, 'kept' (see delete). */
+  private async unlink(fid: FileId, untouchedSinceMs?: number): Promise<string | 'kept' | null> {
+    return this.withFile(fid, false, 'exclusive', async (file): Promise<string | 'kept'> => {
       if (untouchedSinceMs !== undefined) {
         const { mtimeMs } = await file.handle.stat();
         if (mtimeMs === undefined || mtimeMs > untouchedSinceMs) return 'kept';
@@ -545,10 +559,8 @@ export class SlotStore {
       await this.io.unlink(file.path);
       await this.files.forget(file);
       this.adjustFileCount(-1);
-      await this.io.syncDirectory(dirname(file.path));
-      return true;
+      return dirname(file.path);
     });
-    return removed ?? false;
   }
 
   // ------------------------------------------------------------ list, stat, scrub

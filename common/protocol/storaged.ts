@@ -57,6 +57,8 @@ export const STORAGED_LIMITS = {
   readReplyBytesMax: 64 * MiB,
   /** Stripes freed by one punch (it is cheap: a hole per range). */
   punchStripesMax: 0xffff_ffff,
+  /** Files in one storaged.deleteMany. */
+  deleteFilesMax: 1024,
   /** Files in one page of list. */
   listPageMax: 10_000,
   /** Slots examined by one scrub call (bounded memory and duration). */
@@ -348,6 +350,30 @@ export const remove = defineMethod<DeleteArgs, DeleteResult>({
   name: 'storaged.delete',
   decodeArgs: decoderOf(object({ sid, fid: fileId, untouchedSinceMs: optional(uint()) })),
   decodeResult: decoderOf(object({ existed: bool, kept: optional(bool) }), 'result'),
+  requestPayloadsMax: 0,
+  replyPayloadsMax: 0,
+});
+
+export interface DeleteManyArgs {
+  sid: Sid;
+  fids: FileId[];
+}
+
+export interface DeleteManyResult {
+  /** Per fid, in order: whether it was there. */
+  existed: boolean[];
+}
+
+/**
+ * Deletes up to deleteFilesMax files of one sid (the deletion worker's
+ * batches): as many storaged.delete calls, but each directory is synced
+ * once. Idempotent; any failure fails the call (nothing is reported done).
+ * Older nodes answer EUNKNOWNMETHOD: use storaged.delete.
+ */
+export const removeMany = defineMethod<DeleteManyArgs, DeleteManyResult>({
+  name: 'storaged.deleteMany',
+  decodeArgs: decoderOf(object({ sid, fids: array(fileId, STORAGED_LIMITS.deleteFilesMax) })),
+  decodeResult: decoderOf(object({ existed: array(bool, STORAGED_LIMITS.deleteFilesMax) }), 'result'),
   requestPayloadsMax: 0,
   replyPayloadsMax: 0,
 });

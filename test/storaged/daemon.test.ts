@@ -133,6 +133,17 @@ test('truncate and punch give space back (du shrinks) and read absent; delete re
   // A write after the delete starts a fresh file.
   await node.client.call(storaged.write, { items: [item(fid, 0, 1, 4 * KiB)], durable: false }, { payloads: [Buffer.from('again')] });
   t.is((await node.client.call(storaged.read, { sid: 1, fid, fromStripe: 0, count: 1 })).payloads[0]!.toString(), 'again');
+
+  // deleteMany: several files (and one never written) in one call, each reported, each gone.
+  const others = [newFileId(), newFileId(), newFileId()];
+  await node.client.call(storaged.write, { items: others.map((other) => item(other, 0, 1, 4 * KiB)), durable: false }, { payloads: others.map(() => Buffer.from('x')) });
+  const never = newFileId();
+  t.deepEqual((await node.client.call(storaged.removeMany, { sid: 1, fids: [fid, ...others, never] })).result, { existed: [true, true, true, true, false] });
+  for (const gone of [fid, ...others]) t.false(existsSync(binsPath(dir, 1, gone)));
+  t.deepEqual((await node.client.call(storaged.removeMany, { sid: 1, fids: [fid] })).result, { existed: [false] });
+  const tooMany = Array.from({ length: storaged.STORAGED_LIMITS.deleteFilesMax + 1 }, () => newFileId());
+  t.is(await codeOf(node.client.call(storaged.removeMany, { sid: 1, fids: tooMany })), 'EINVAL');
+  t.is(await codeOf(node.client.call(storaged.removeMany, { sid: 2, fids: [fid] })), 'ENODEV');
 });
 
 test('a restart keeps every stripe; SIGTERM exits 0; a swapped sid directory is refused', async (t) => {

@@ -22,14 +22,8 @@ test.after.always(async () => {
   await cluster?.stop();
 });
 
-async function dirFor(name: string): Promise<string> {
-  const dir = join(cluster.mountpoint, name);
-  await mkdir(dir);
-  return dir;
-}
-
 test('flock: LOCK_EX excludes another process, LOCK_NB fails at once, released on close', async (t) => {
-  const dir = await dirFor('flock');
+  const dir = await cluster.newDir('flock');
   await writeFile(join(dir, 'lock'), '');
   // The holder signals through a FIFO once it holds the lock, and keeps it until told to go.
   const out = await sh(dir, `
@@ -65,7 +59,7 @@ EOF
 });
 
 test('fcntl POSIX locks between two processes: F_SETLK conflict is EAGAIN/EACCES, F_GETLK names the holder', async (t) => {
-  const dir = await dirFor('fcntl');
+  const dir = await cluster.newDir('fcntl');
   await writeFile(join(dir, 'db'), Buffer.alloc(4096));
   const out = await sh(dir, `
     python3 - <<'EOF'
@@ -99,7 +93,7 @@ EOF
 });
 
 test('fallocate: EOPNOTSUPP (never EIO) for allocation and hole punching; the file is untouched', async (t) => {
-  const dir = await dirFor('fallocate');
+  const dir = await cluster.newDir('fallocate');
   const f = join(dir, 'f');
   await writeFile(f, Buffer.alloc(100_000, 5));
   const out = await sh(dir, `
@@ -126,7 +120,7 @@ EOF
 });
 
 test('copy_file_range: bytes equal, within a file system and across directories', async (t) => {
-  const dir = await dirFor('copy');
+  const dir = await cluster.newDir('copy');
   const data = Buffer.alloc(3_000_001);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7919) % 251;
   await writeFile(join(dir, 'src'), data);

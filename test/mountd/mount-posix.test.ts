@@ -24,14 +24,8 @@ test.after.always(async () => {
   await cluster?.stop();
 });
 
-async function dirFor(name: string): Promise<string> {
-  const dir = join(cluster.mountpoint, name);
-  await mkdir(dir);
-  return dir;
-}
-
 test('create, write, read, append; sizes not multiples of the stripe', async (t) => {
-  const dir = await dirFor('rw');
+  const dir = await cluster.newDir('rw');
   const data = Buffer.alloc(1_000_003, 7);
   await writeFile(join(dir, 'f'), data);
   t.deepEqual(await readFile(join(dir, 'f')), data);
@@ -45,7 +39,7 @@ test('create, write, read, append; sizes not multiples of the stripe', async (t)
 });
 
 test('truncate grows with zeros and shrinks; holes read as zeros', async (t) => {
-  const dir = await dirFor('trunc');
+  const dir = await cluster.newDir('trunc');
   const f = join(dir, 'f');
   await writeFile(f, Buffer.alloc(700_000, 0xab));
   await truncate(f, 100_001);
@@ -66,7 +60,7 @@ test('truncate grows with zeros and shrinks; holes read as zeros', async (t) => 
 });
 
 test('O_EXCL, O_TRUNC and O_APPEND', async (t) => {
-  const dir = await dirFor('flags');
+  const dir = await cluster.newDir('flags');
   const f = join(dir, 'f');
   await writeFile(f, 'abcdef');
   const err = await t.throwsAsync(open(f, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY));
@@ -80,7 +74,7 @@ test('O_EXCL, O_TRUNC and O_APPEND', async (t) => {
 });
 
 test('rename: across directories, over an existing file, over an empty directory, refusals', async (t) => {
-  const dir = await dirFor('rename');
+  const dir = await cluster.newDir('rename');
   await mkdir(join(dir, 'a'));
   await mkdir(join(dir, 'b'));
   await writeFile(join(dir, 'a', 'f'), 'one');
@@ -101,7 +95,7 @@ test('rename: across directories, over an existing file, over an empty directory
 });
 
 test('hard links: nlink, mode and owner right on every name at once', async (t) => {
-  const dir = await dirFor('links');
+  const dir = await cluster.newDir('links');
   const a = join(dir, 'a');
   await writeFile(a, 'data');
   await link(a, join(dir, 'b'));
@@ -125,7 +119,7 @@ test('hard links: nlink, mode and owner right on every name at once', async (t) 
 });
 
 test('symlinks and readlink; mknod FIFOs and sockets', async (t) => {
-  const dir = await dirFor('special');
+  const dir = await cluster.newDir('special');
   await writeFile(join(dir, 'target'), 'through the link');
   await symlink('target', join(dir, 'l'));
   t.is(await readlink(join(dir, 'l')), 'target');
@@ -141,7 +135,7 @@ test('symlinks and readlink; mknod FIFOs and sockets', async (t) => {
 });
 
 test('mkdir, readdir of 3,000 entries, rmdir (ENOTEMPTY first)', async (t) => {
-  const dir = await dirFor('large');
+  const dir = await cluster.newDir('large');
   await sh(dir, 'for i in $(seq 1 3000); do : > "entry-$i"; done');
   const names = await readdir(dir);
   t.is(names.length, 3000);
@@ -154,7 +148,7 @@ test('mkdir, readdir of 3,000 entries, rmdir (ENOTEMPTY first)', async (t) => {
 });
 
 test('names of 255 bytes and paths near PATH_MAX; 256 is ENAMETOOLONG', async (t) => {
-  const dir = await dirFor('names');
+  const dir = await cluster.newDir('names');
   const name = 'n'.repeat(255);
   await writeFile(join(dir, name), 'ok');
   t.is(await readFile(join(dir, name), 'utf8'), 'ok');
@@ -170,7 +164,7 @@ test('names of 255 bytes and paths near PATH_MAX; 256 is ENAMETOOLONG', async (t
 });
 
 test('chmod, chown, utimens (times kept to the millisecond)', async (t) => {
-  const dir = await dirFor('attrs');
+  const dir = await cluster.newDir('attrs');
   const f = join(dir, 'f');
   await writeFile(f, 'x');
   await chmod(f, 0o4751);
@@ -186,7 +180,7 @@ test('chmod, chown, utimens (times kept to the millisecond)', async (t) => {
 });
 
 test('xattrs with setfattr/getfattr: set, list, replace, remove, missing is ENODATA', async (t) => {
-  const dir = await dirFor('xattr');
+  const dir = await cluster.newDir('xattr');
   await writeFile(join(dir, 'f'), 'x');
   await sh(dir, 'setfattr -n user.color -v blue f && setfattr -n user.size -v 0x00ff00 f');
   t.is(await sh(dir, 'getfattr --only-values -n user.color f'), 'blue');
@@ -216,7 +210,7 @@ test('statfs: df shows the volume capacity: the one disk under all six sids, cou
 });
 
 test('an unlinked file stays readable and writable through its open descriptor until close', async (t) => {
-  const dir = await dirFor('orphan');
+  const dir = await cluster.newDir('orphan');
   const f = join(dir, 'f');
   await writeFile(f, Buffer.alloc(300_000, 3));
   const handle = await open(f, 'r+');
@@ -231,7 +225,7 @@ test('an unlinked file stays readable and writable through its open descriptor u
 });
 
 test('fsync: before close, exportd already has the size (asked over RPC, not through the mount)', async (t) => {
-  const dir = await dirFor('fsync');
+  const dir = await cluster.newDir('fsync');
   const handle = await open(join(dir, 'f'), 'w');
   await handle.write(Buffer.alloc(123_457, 1));
   await handle.sync();
@@ -252,7 +246,7 @@ test('fsync: before close, exportd already has the size (asked over RPC, not thr
 test('cp -a and tar round trips of a tree keep content (sha256), modes, links and times', async (t) => {
   const src = join(cluster.dir, 'tree-src');
   await sh(cluster.dir, `mkdir -p ${src}/a/b && head -c 3000000 /dev/urandom > ${src}/a/big && echo small > ${src}/a/b/s && ln -s ../big ${src}/a/b/link && ln ${src}/a/big ${src}/a/hard && chmod 640 ${src}/a/b/s && touch -d "2010-01-01" ${src}/a/b/s && mkfifo ${src}/a/fifo`);
-  const dir = await dirFor('tree');
+  const dir = await cluster.newDir('tree');
   await sh(dir, `cp -a ${src} cp-copy && mkdir tar-copy && tar -C ${src} -cf - . | tar -C tar-copy -xf -`);
   const sums = (root: string) => sh(root, 'find . -type f -print0 | sort -z | xargs -0 sha256sum');
   const meta = (root: string) => sh(root, "find . -printf '%p %y %m %s %n %l %T@\\n' | sort");
@@ -267,7 +261,7 @@ test('cp -a and tar round trips of a tree keep content (sha256), modes, links an
 });
 
 test('git init, add, commit and log inside the mount', async (t) => {
-  const dir = await dirFor('git');
+  const dir = await cluster.newDir('git');
   await sh(dir, 'git init -q repo && cd repo && for i in $(seq 1 20); do echo "line $i" > "file$i.txt"; done && mkdir sub && head -c 200000 /dev/urandom > sub/bin');
   const env = 'GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.com';
   await sh(join(dir, 'repo'), `git add -A && ${env} git commit -q -m first && echo change >> file1.txt && ${env} git commit -qam second && git gc -q`);

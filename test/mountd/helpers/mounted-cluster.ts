@@ -93,6 +93,13 @@ export class MountedCluster {
     return code;
   }
 
+  /** A new directory `name` at the root of the mount (each test works in its own). */
+  async newDir(name: string): Promise<string> {
+    const dir = join(this.mountpoint, name);
+    await mkdir(dir);
+    return dir;
+  }
+
   /** kill -9 of storage node i (1-based). */
   async killNode(i: number): Promise<void> {
     await this.killDaemon(`storaged-${i}`);

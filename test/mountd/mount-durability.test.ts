@@ -9,7 +9,7 @@
  * exportd runs with syncDelayMs 5s here so the periodic sync cannot hide a
  * missing fsync.
  */
-import { appendFile, link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { MountedCluster } from './helpers/mounted-cluster.js';
@@ -20,10 +20,7 @@ const METRICS_URL = `http://127.0.0.1:${BASE_PORT + 80}/metrics`;
 let cluster: MountedCluster;
 
 test.before(async () => {
-  cluster = await MountedCluster.start({ nodes: 3, layout: '2+1', basePort: BASE_PORT });
-  await appendFile(join(cluster.dir, 'data', 'exportd.yml'), 'syncDelayMs: 5s\n');
-  await cluster.killDaemon('exportd');
-  await cluster.startDaemons();
+  cluster = await MountedCluster.start({ nodes: 3, layout: '2+1', basePort: BASE_PORT, exportd: { syncDelayMs: '5s' } });
 });
 
 test.after.always(async () => {

@@ -7,7 +7,7 @@
  * and hopes.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,8 @@ export interface ClusterSpec {
   layout: string;
   /** Ports BASE .. BASE + 208 are used (see start_cluster.sh). */
   basePort: number;
+  /** Extra exportd.yml lines (key: value), written before the script's first run (which keeps an existing config). */
+  exportd?: Record<string, string | number>;
 }
 
 export class MountedCluster {
@@ -29,19 +31,38 @@ export class MountedCluster {
   mountdLog = '';
 
   readonly dir: string;
+  /** The cluster's directory (start_cluster.sh --data): configs, logs, pid files, storage. */
+  readonly data: string;
   readonly mountpoint: string;
   readonly spec: ClusterSpec;
 
-  private constructor(dir: string, spec: ClusterSpec) {
+  protected constructor(dir: string, spec: ClusterSpec) {
     this.dir = dir;
     this.spec = spec;
+    this.data = join(dir, 'data');
     this.mountpoint = join(dir, 'mnt');
   }
 
   static async start(spec: ClusterSpec, mountArgs: string[] = []): Promise<MountedCluster> {
-    const dir = await mkdtemp(join(tmpdir(), 'mosaic-mount-'));
-    const cluster = new MountedCluster(dir, spec);
+    return MountedCluster.launch(new MountedCluster(await mkdtemp(join(tmpdir(), 'mosaic-mount-')), spec), mountArgs);
+  }
+
+  /** Writes the exportd settings, starts the daemons and mounts; stops everything if a step fails. */
+  protected static async launch<T extends MountedCluster>(cluster: T, mountArgs: string[]): Promise<T> {
     try {
+      const settings = Object.entries(cluster.spec.exportd ?? {});
+      if (settings.length > 0) {
+        await mkdir(join(cluster.data, 'logs'), { recursive: true });
+        const lines = [
+          `listen: 127.0.0.1:${cluster.spec.basePort}`,
+          `http: 127.0.0.1:${cluster.spec.basePort + 80}`,
+          `secretFile: ${cluster.data}/secret`,
+          `dataDir: ${cluster.data}/exportd`,
+          `logFile: ${cluster.data}/logs/exportd.log`,
+          ...settings.map(([key, value]) => `${key}: ${value}`),
+        ];
+        await writeFile(join(cluster.data, 'exportd.yml'), `${lines.join('\n')}\n`);
+      }
       await cluster.startDaemons();
       await mkdir(cluster.mountpoint);
       await cluster.mount(mountArgs);
@@ -53,13 +74,13 @@ export class MountedCluster {
   }
 
   get config(): string {
-    return join(this.dir, 'data', 'client.conf');
+    return join(this.data, 'client.conf');
   }
 
   /** Starts whatever daemons are not running (idempotent: also brings killed nodes back). */
   async startDaemons(): Promise<void> {
     await run(join(ROOT, 'scripts/start_cluster.sh'), ['--local', '--nodes', String(this.spec.nodes), '--layout', this.spec.layout,
-      '--data', join(this.dir, 'data'), '--base-port', String(this.spec.basePort)], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+      '--data', this.data, '--base-port', String(this.spec.basePort)], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
   }
 
   async mount(extraArgs: string[] = []): Promise<void> {
@@ -78,17 +99,23 @@ export class MountedCluster {
     return this.mountd;
   }
 
-  /** SIGTERM to mountd (it flushes and unmounts); resolves with its exit code. */
+  /**
+   * SIGTERM to mountd (it flushes and unmounts); resolves with its exit
+   * code. A mount left behind by a mountd that died is detached either
+   * way, so the mountpoint can be mounted again.
+   */
   async unmount(): Promise<number | null> {
     const child = this.mountd;
     if (!child) return null;
     this.mountd = undefined;
-    if (child.exitCode !== null) return child.exitCode;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    const code = await exited;
-    clearTimeout(timer);
+    let code = child.exitCode;
+    if (code === null) {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      code = await exited;
+      clearTimeout(timer);
+    }
     await run('fusermount', ['-u', '-z', this.mountpoint]).catch(() => undefined);
     return code;
   }
@@ -107,17 +134,16 @@ export class MountedCluster {
 
   /** kill -9 of a daemon of the cluster by its pid file name ('exportd', 'storaged-3'), waiting until it is gone. */
   async killDaemon(name: string): Promise<void> {
-    await killFromPidFile(join(this.dir, 'data', 'run', `${name}.pid`), name);
+    await killFromPidFile(join(this.data, 'run', `${name}.pid`), name);
   }
 
   async stop(): Promise<void> {
     await this.unmount().catch(() => undefined);
-    await run(join(ROOT, 'scripts/stop_cluster.sh'), ['--local', '--data', join(this.dir, 'data')]).catch(() => undefined);
+    await run(join(ROOT, 'scripts/stop_cluster.sh'), ['--local', '--data', this.data]).catch(() => undefined);
     await rm(this.dir, { recursive: true, force: true });
   }
 }
 
-/** Polls `check` every 100 ms until it returns true, failing after boundMs. */
 /** kill -9 of the process a pid file names (already gone is fine), waiting until it is gone. */
 export async function killFromPidFile(pidFile: string, name: string): Promise<void> {
   const pid = Number((await readFile(pidFile, 'utf8')).trim());
@@ -134,6 +160,7 @@ export async function killFromPidFile(pidFile: string, name: string): Promise<vo
   await pollUntil(10_000, async () => !alive(), `${name} to die`);
 }
 
+/** Polls `check` every 100 ms until it returns true, failing after boundMs. */
 export async function pollUntil(boundMs: number, check: () => Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + boundMs;
   for (;;) {

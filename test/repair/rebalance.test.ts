@@ -23,7 +23,10 @@ test('rebalance moves projections onto added nodes without losing redundancy; a 
   const cluster = await RepairCluster.start({ nodes: 6, layout: '4+2', basePort: 16550, exportd: { nodeDownAfterMs: '2s', scrubIntervalMs: 0 } });
   t.teardown(() => cluster.stop());
 
-  const dataset = await writeDataset(cluster.mountpoint, random, { prefix: 'data', small: 16, smallBytesMax: 300_000, large: 2, largeBytes: 1_000_000 });
+  // The open file is created first: the plan walks files in inode order and
+  // moves homes only while sids are over target, so the first file is always
+  // planned a move (the new nodes are empty then), whatever the seed; a file
+  // created last may find every sid already at target and never be skipped.
   const busyPath = join(cluster.mountpoint, 'busy');
   const busy = await open(busyPath, 'w');
   let busyOpen = true;
@@ -31,6 +34,7 @@ test('rebalance moves projections onto added nodes without losing redundancy; a 
   const busyData = random.fill(Buffer.alloc(500_000));
   await busy.write(busyData, 0, busyData.length, 0);
   await busy.sync();
+  const dataset = await writeDataset(cluster.mountpoint, random, { prefix: 'data', small: 16, smallBytesMax: 300_000, large: 2, largeBytes: 1_000_000 });
 
   await cluster.grow(8);
   t.is((await cluster.binsFiles(7)).length + (await cluster.binsFiles(8)).length, 0, 'new nodes start empty');

@@ -22,7 +22,7 @@
 import { MosaicError } from '../../common/errors.js';
 import type { Logger } from '../../common/logging.js';
 import type { Sid } from '../../common/ids.js';
-import type { RebuildJobInfo, RebuildKind, RebuildState } from '../../common/protocol/exportd-admin.js';
+import type { RebuildJobInfo, RebuildKind } from '../../common/protocol/exportd-admin.js';
 import { REBUILD_JOBS_LISTED_MAX } from '../../common/protocol/exportd-admin.js';
 import type { Distribution } from '../../common/protocol/types.js';
 import type { MetadataDb, Table } from '../db/metadata-db.js';
@@ -39,21 +39,11 @@ export interface RebuildNamespacePort {
   takeRepairs(afterIno: number, limit: number): Promise<RepairRecord[]>;
 }
 
-interface JobRecord {
-  jobId: number;
-  kind: RebuildKind;
-  address: string;
-  sids: Sid[];
-  state: RebuildState;
-  startedMs: number;
-  finishedMs: number;
+/** What a job persists: its RebuildJobInfo but for the figures info() derives, plus where planning stands. */
+interface JobRecord extends Omit<RebuildJobInfo, 'filesDone' | 'bytesPerSecond' | 'etaMs'> {
   /** Where planning stands: sids[cursorSid] (absent in records from before the index: 0), files after cursorIno. */
   cursorSid?: number;
   cursorIno: number;
-  filesTotal: number;
-  filesStuck: number;
-  bytesTotal: number;
-  bytesDone: number;
 }
 
 export interface RebuildJobsOptions {

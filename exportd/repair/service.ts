@@ -17,6 +17,7 @@ import type { HealthResult, RedundancyInfo } from '../../common/protocol/exportd
 import type { RpcPool } from '../../common/rpc/pool.js';
 import type { RpcServer } from '../../common/rpc/server.js';
 import type { ClusterMap } from '../cluster/cluster-map.js';
+import type { ExportdConfig } from '../config.js';
 import type { RandomSource } from '../cluster/random.js';
 import type { MetadataDb } from '../db/metadata-db.js';
 import type { Namespace } from '../namespace/namespace.js';
@@ -27,20 +28,17 @@ import { RepairWorker } from './repair-worker.js';
 import { ScrubScheduler } from './scrub.js';
 import { ByteThrottle } from './throttle.js';
 
-export interface RepairServiceOptions {
+/** The exportd settings the repair side follows (meanings in config.ts and the README's Configuration table). */
+type RepairSettings = Pick<ExportdConfig,
+  'minFreeBytes' | 'repairBytesPerSecondMax' | 'repairFilesMax' | 'nodeLostAfterMs' | 'scrubIntervalMs' | 'unreferencedGraceMs'>;
+
+export interface RepairServiceOptions extends RepairSettings {
   db: MetadataDb;
   namespace: Namespace;
   map: ClusterMap;
   pool: RpcPool;
   random: RandomSource;
   logger: Logger;
-  minFreeBytes: number;
-  repairBytesPerSecondMax: number;
-  repairFilesMax: number;
-  nodeLostAfterMs: number;
-  scrubIntervalMs: number;
-  /** A bins file no file references is reclaimed by scrub once untouched this long. */
-  unreferencedGraceMs: number;
   tickMs?: number;
   /** Per storaged read/write call of a repair. */
   callTimeoutMs?: number;

@@ -73,12 +73,10 @@ stop_group() {
   done
   for entry in "${pids[@]}"; do
     name="${entry%%:*}"; pid="${entry##*:}"
-    for _ in $(seq 1 $((STOP_WAIT_S * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "stop_cluster: $name (pid $pid) did not stop within ${STOP_WAIT_S}s; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    else
+    if wait_or_kill "$pid" "$STOP_WAIT_S"; then
       echo "stop_cluster: stopped $name (pid $pid)"
+    else
+      echo "stop_cluster: $name (pid $pid) did not stop within ${STOP_WAIT_S}s; killing it" >&2
     fi
     rm -f "$DIR/run/$name.pid"
   done

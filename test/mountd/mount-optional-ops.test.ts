@@ -28,9 +28,9 @@ test('flock: LOCK_EX excludes another process, LOCK_NB fails at once, released o
   // The holder signals through a FIFO once it holds the lock, and keeps it until told to go.
   const out = await sh(dir, `
     mkfifo held go
-    flock -x lock -c 'echo > held; read < go' &
+    flock -x lock -c 'echo > held; read line < go' &
     holder=$!
-    read < held
+    read line < held
     flock -x -n lock true && echo "nb: got it" || echo "nb: refused $?"
     flock -s -n lock true && echo "shared: got it" || echo "shared: refused"
     echo > go

@@ -3,8 +3,13 @@
  * inode -> attributes (with the distribution of regular files). Entries
  * expire after their TTL; our own changes drop or replace what they touch
  * (the callers in mountd/fuse/*-ops.ts do that), so this mount sees its own
- * changes at once and other clients' within the TTL. Both maps are bounded:
+ * changes at once and other clients' within the TTL. All maps are bounded:
  * past entriesMax the oldest insertions go first.
+ *
+ * Missing xattrs are remembered for the attribute TTL too: the kernel asks
+ * for `security.capability` before every write to a FUSE file (to drop
+ * file capabilities), and without this each 128 KiB write waited for an
+ * exportd round trip first.
  */
 import type { NodeInfo } from '../../common/protocol/exportd-namespace.js';
 
@@ -22,6 +27,7 @@ interface Timed<T> {
 export class MetaCache {
   private readonly entries = new Map<string, Timed<number>>();
   private readonly attrs = new Map<number, Timed<NodeInfo>>();
+  private readonly missingXattrs = new Map<number, Timed<Set<string>>>();
   private readonly options: MetaCacheOptions;
 
   constructor(options: MetaCacheOptions) {
@@ -52,6 +58,20 @@ export class MetaCache {
 
   dropAttr(ino: number): void {
     this.attrs.delete(ino);
+  }
+
+  xattrMissing(ino: number, name: string): boolean {
+    return fresh(this.missingXattrs, ino)?.has(name) ?? false;
+  }
+
+  putXattrMissing(ino: number, name: string): void {
+    const names = fresh(this.missingXattrs, ino);
+    if (names) names.add(name);
+    else put(this.missingXattrs, ino, new Set([name]), this.options.attrTtlMs, this.options.entriesMax);
+  }
+
+  dropXattrs(ino: number): void {
+    this.missingXattrs.delete(ino);
   }
 }
 

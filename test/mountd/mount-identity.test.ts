@@ -107,6 +107,16 @@ test('writing a setuid file as another user clears setuid; chown by its owner cl
   t.is((await stat(join(dir, 'own'))).mode & 0o7777, 0o755);
 });
 
+test('trusted.* xattrs: hidden from other users (ENODATA), still there for root right after', async (t) => {
+  const dir = await sharedDir('trusted');
+  await writeFile(join(dir, 'f'), 'x', { mode: 0o644 });
+  await sh(dir, 'setfattr -n trusted.owner -v root f && setfattr -n user.tag -v shared f');
+  t.is(await asUser(NOBODY, 'getxattr', join(dir, 'f'), 'trusted.owner'), 'ENODATA');
+  t.is(await asUser(NOBODY, 'getxattr', join(dir, 'f'), 'user.tag'), 'shared');
+  // mountd remembers missing xattrs; a miss that depended on the caller must not reach root.
+  t.is(await sh(dir, 'getfattr --only-values -n trusted.owner f'), 'root');
+});
+
 test('sticky directory: others cannot unlink or rename root\'s file, can their own', async (t) => {
   const dir = await sharedDir('sticky', 0o1000);
   t.is((await stat(dir)).mode & 0o7777, 0o1777);

@@ -37,6 +37,7 @@ try:
     elif op == 'truncate': os.truncate(a[0], int(a[1]))
     elif op == 'utime-now': os.utime(a[0])
     elif op == 'utime': os.utime(a[0], ns=(int(a[1]), int(a[2])))
+    elif op == 'getxattr': out = os.getxattr(a[0], a[1]).decode()
     else: raise SystemExit('unknown op ' + op)
     print(out, end='')
 except OSError as e:

@@ -4,13 +4,15 @@
  * payloads are never concatenated or copied). A frame that cannot be
  * decoded destroys the socket: the stream is broken, not the request.
  *
- * Receiving: a socket we connect ourselves (the client) reads with
- * `onread` into one buffer per connection, or straight into the rest of a
- * large frame being assembled (FrameDecoder.assemblyTail), instead of Node
- * allocating a 64 KiB chunk per read: those chunks were most of the
- * garbage on the read path. An accepted socket (the server) cannot: Node
- * offers onread only to sockets it creates for us, so there frames are
- * decoded from 'data' chunks.
+ * Receiving: every socket reads with `onread` into a reused read buffer,
+ * or straight into the rest of a large frame being assembled
+ * (FrameDecoder.assemblyTail), instead of Node allocating a 64 KiB chunk
+ * per read: those chunks were most of the garbage on the read path, and a
+ * large frame built from them cost one more copy. A socket we connect gets
+ * onread from connect(); an accepted one is re-wrapped (adoptAccepted).
+ * One read buffer may serve many sockets (a server's connections): each
+ * read is decoded, and whatever must outlive it copied, before the next
+ * read of any socket can land in it.
  */
 import { connect, Socket } from 'node:net';
 import { MosaicError } from '../errors.js';
@@ -37,30 +39,27 @@ export class FramedSocket {
   private closeError: MosaicError | undefined;
   private readonly events: FramedSocketEvents;
 
-  /** Set when this connected the socket: the reused buffer reads land in when not in a frame's own. */
-  private readonly readBuffer: Buffer | undefined;
+  /** The reused buffer reads land in when not in a frame's own. */
+  private readonly readBuffer: Buffer;
 
-  /** `connection`: an accepted socket, or the address to connect to (then reading into reused buffers). */
-  constructor(connection: Socket | { host: string; port: number }, limits: FrameLimits, receiveLimits: FrameLimits, events: FramedSocketEvents, pool?: BufferPool) {
+  /**
+   * `connection`: an accepted socket that has not started reading (a server
+   * created with pauseOnConnect), or the address to connect to.
+   * `readBuffer`: where reads land when not in a frame's own buffer; shared
+   * by the caller's sockets when given (see the file comment).
+   */
+  constructor(
+    connection: Socket | { host: string; port: number }, limits: FrameLimits, receiveLimits: FrameLimits, events: FramedSocketEvents,
+    pool?: BufferPool, readBuffer: Buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES),
+  ) {
     this.events = events;
     this.limits = limits;
-    let socket: Socket;
-    if (connection instanceof Socket) {
-      socket = connection;
-      this.decoder = new FrameDecoder(receiveLimits, pool);
-      socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    } else {
-      const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-      this.readBuffer = readBuffer;
-      const decoder = new FrameDecoder(receiveLimits, pool, true);
-      this.decoder = decoder;
-      socket = connect({
-        host: connection.host,
-        port: connection.port,
-        // Called before each read (the first time during connect()), after the previous read was decoded.
-        onread: { buffer: () => decoder.assemblyTail(DIRECT_READ_BYTES_MIN) ?? readBuffer, callback: this.onRead },
-      });
-    }
+    this.readBuffer = readBuffer;
+    const decoder = new FrameDecoder(receiveLimits, pool, true);
+    this.decoder = decoder;
+    // Called before each read (for connect(), the first time during it), after the previous read was decoded.
+    const onread = { buffer: () => decoder.assemblyTail(DIRECT_READ_BYTES_MIN) ?? readBuffer, callback: this.onRead };
+    const socket = connection instanceof Socket ? adoptAccepted(connection, onread) : connect({ host: connection.host, port: connection.port, onread });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('error', (err) => {
@@ -114,21 +113,13 @@ export class FramedSocket {
    * resume(), as for 'data' (false would pause the socket).
    */
   private readonly onRead = (bytes: number, buffer: Uint8Array): boolean => {
-    if (buffer === this.readBuffer) {
-      this.receive(this.readBuffer.subarray(0, bytes));
-    } else {
-      this.decoder.filled(bytes);
-      this.drain();
-    }
+    if (buffer === this.readBuffer) this.decoder.push(this.readBuffer.subarray(0, bytes));
+    else this.decoder.filled(bytes);
+    this.drain();
     return true;
   };
 
-  private receive(chunk: Buffer): void {
-    this.decoder.push(chunk);
-    this.drain();
-  }
-
-  /** Hands up every whole frame received; with onread, all of them before the read buffer is reused. */
+  /** Hands up every whole frame received, all of them before the read buffer is reused. */
   private drain(): void {
     try {
       for (;;) {
@@ -141,4 +132,23 @@ export class FramedSocket {
       this.destroy(MosaicError.from(err));
     }
   }
+}
+
+type OnRead = { buffer: () => Uint8Array; callback: (bytes: number, buffer: Uint8Array) => boolean };
+
+/**
+ * An accepted socket as one reading with `onread`. Node (20) takes onread
+ * only in the Socket constructor, and a server builds its sockets itself;
+ * but that constructor also takes an existing handle, so the accepted
+ * socket's handle (not reading yet: pauseOnConnect) moves into a new
+ * Socket. The old one is destroyed without its handle, which keeps the
+ * server's connection count right (server.close() waits for it to reach 0).
+ */
+function adoptAccepted(accepted: Socket, onread: OnRead): Socket {
+  const internals = accepted as unknown as { _handle: object | null };
+  const handle = internals._handle;
+  if (handle === null) throw new MosaicError('ECLOSED', 'accepted socket has no handle');
+  internals._handle = null;
+  accepted.destroy();
+  return new Socket({ handle, readable: true, writable: true, onread } as ConstructorParameters<typeof Socket>[0]);
 }

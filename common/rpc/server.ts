@@ -41,6 +41,8 @@ export class RpcServer {
   address: Address | undefined;
   /** @internal Receive buffers shared by all connections (see buffer-pool.ts). */
   readonly receivePool: BufferPool;
+  /** @internal The read buffer of every connection: each read is decoded before the next one lands (framed-socket.ts). */
+  readonly readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   constructor(options: RpcServerOptions) {
     if (options.secret.length === 0) throw MosaicError.invalid('RPC server secret must not be empty');
@@ -57,7 +59,8 @@ export class RpcServer {
   }
 
   async listen(address: Address): Promise<Address> {
-    const server = createServer((socket) => this.accept(socket));
+    // Paused: FramedSocket takes the socket's handle over before it reads (to read with onread).
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -98,9 +101,16 @@ export class RpcServer {
   }
 
   private accept(socket: Socket): void {
-    const connection = new ServerConnection(this, socket);
+    let connection: ServerConnection;
+    try {
+      connection = new ServerConnection(this, socket);
+    } catch (err) {
+      this.options.logger.error(`${this.options.name}: cannot take connection: ${(err as Error).message}`);
+      socket.destroy();
+      return;
+    }
     this.connections.add(connection);
-    socket.once('close', () => this.connections.delete(connection));
+    connection.framed.socket.once('close', () => this.connections.delete(connection));
   }
 
   /** @internal */ get serverOptions(): RpcServerOptions { return this.options; }
@@ -127,7 +137,7 @@ class ServerConnection {
     this.framed = new FramedSocket(socket, limits, handshakeLimits, {
       onMessage: (message, payloads, assembled) => this.onMessage(message, payloads, assembled),
       onClose: (error) => this.onClose(error),
-    }, server.receivePool);
+    }, server.receivePool, server.readBuffer);
     this.handshakeTimer = setTimeout(() => {
       this.server.serverOptions.logger.warn(`${this.server.serverOptions.name}: ${this.peer} did not authenticate within ${limits.handshakeTimeoutMs} ms; closing`);
       this.framed.destroy();

@@ -21,6 +21,19 @@
 //    umount -l by another process, after the last open file closed), the
 //    FUSE thread's loop returns and nobody tells JS. The thread now records
 //    it, and `fuse_native_loop_ended(threadBuffer)` answers 1 afterwards.
+//  - wide requests: libfuse 2.9 answers FUSE_INIT as protocol 7.19, so the
+//    kernel caps every read and write request at 32 pages (128 KiB) and
+//    sends the requests of one O_DIRECT or AIO call one after the other;
+//    libfuse's receive buffer (132 KiB) could not take more anyway. The
+//    mount's channel is replaced by one with a 1 MiB + 8 KiB buffer whose
+//    send hook rewrites the INIT reply to 7.28 with FUSE_MAX_PAGES (256
+//    pages: 1 MiB requests) and FUSE_ASYNC_DIO (the requests of a direct
+//    I/O call in flight together) when the kernel offers them. Nothing else
+//    changes: 7.20-7.28 added flags we do not set and opcodes libfuse
+//    answers with ENOSYS (rename2, lseek, copy_file_range), after which the
+//    kernel falls back as it does for a 7.19 daemon; the layouts of every
+//    request and reply libfuse 2.9 implements are the same. libfuse then
+//    accepts max_write up to 1 MiB (it caps max_write at the buffer size).
 // Idempotent: each patch is applied once (recognised by its marker: a patch
 // whose text changes needs a new marker, or a fresh `npm ci`), and the
 // addon is rebuilt only when the built one does not match the source (a stamp
@@ -82,6 +95,126 @@ NAPI_METHOD(fuse_native_loop_ended) {
     NAPI_RETURN_UINT32(0)
   }
   NAPI_RETURN_UINT32(__atomic_load_n(&ft->loop_ended, __ATOMIC_SEQ_CST))
+}
+
+`;
+
+const WIDE_CHANNEL = `// Mosaic patch: a FUSE channel taking 1 MiB requests (see scripts/patch-fuse-native.mjs)
+#define FUSE_NATIVE_WIDE_PAGES_MAX 256
+#define FUSE_NATIVE_WIDE_BUFFER_BYTES (FUSE_NATIVE_WIDE_PAGES_MAX * 4096 + 8192)
+#define FUSE_NATIVE_OP_INIT 26
+#define FUSE_NATIVE_ASYNC_DIO (1u << 15)
+#define FUSE_NATIVE_MAX_PAGES (1u << 22)
+
+// The kernel's wire layouts (include/uapi/linux/fuse.h); fuse_init_out as of 7.28.
+struct fuse_native_in_header { uint32_t len; uint32_t opcode; uint64_t unique; uint64_t nodeid; uint32_t uid, gid, pid, padding; };
+struct fuse_native_init_in { uint32_t major; uint32_t minor; uint32_t max_readahead; uint32_t flags; };
+struct fuse_native_out_header { uint32_t len; int32_t error; uint64_t unique; };
+struct fuse_native_init_out {
+  uint32_t major; uint32_t minor; uint32_t max_readahead; uint32_t flags;
+  uint16_t max_background; uint16_t congestion_threshold; uint32_t max_write;
+  uint32_t time_gran; uint16_t max_pages; uint16_t map_alignment; uint32_t unused[8];
+};
+
+typedef struct {
+  uint64_t init_unique;
+  uint32_t kernel_major;
+  uint32_t kernel_minor;
+  uint32_t kernel_flags;
+} fuse_native_wide_t;
+
+static int fuse_native_wide_receive (struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  struct fuse_session *se = fuse_chan_session(ch);
+  ssize_t res;
+  for (;;) {
+    res = read(fuse_chan_fd(ch), buf, size);
+    int err = errno;
+    if (fuse_session_exited(se)) return 0;
+    if (res >= 0) break;
+    // ENOENT: the request was interrupted; ENODEV: unmounted (as libfuse's own channel).
+    if (err == ENOENT) continue;
+    if (err == ENODEV) {
+      fuse_session_exit(se);
+      return 0;
+    }
+    if (err != EINTR && err != EAGAIN) perror("fuse: reading device");
+    return -err;
+  }
+  if ((size_t) res < sizeof(struct fuse_native_in_header)) {
+    fprintf(stderr, "short read on fuse device\\n");
+    return -EIO;
+  }
+  struct fuse_native_in_header *in = (struct fuse_native_in_header *) buf;
+  if (in->opcode == FUSE_NATIVE_OP_INIT && (size_t) res >= sizeof(*in) + sizeof(struct fuse_native_init_in)) {
+    struct fuse_native_init_in *init = (struct fuse_native_init_in *) (in + 1);
+    fuse_native_wide_t *w = fuse_chan_data(ch);
+    w->init_unique = in->unique;
+    w->kernel_major = init->major;
+    w->kernel_minor = init->minor;
+    w->kernel_flags = init->flags;
+  }
+  return res;
+}
+
+static int fuse_native_wide_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  if (iov == NULL) return 0;
+  fuse_native_wide_t *w = fuse_chan_data(ch);
+  const struct fuse_native_out_header *out = iov[0].iov_base;
+  struct fuse_native_out_header header;
+  struct fuse_native_init_out init;
+  struct iovec widened[2];
+  // libfuse's INIT reply: a 7.19 fuse_init_out (24 bytes) after the header.
+  if (w->init_unique != 0 && out->unique == w->init_unique && out->error == 0 && count == 2 && iov[1].iov_len == 24 &&
+      w->kernel_major == 7 && w->kernel_minor >= 28) {
+    w->init_unique = 0;
+    memset(&init, 0, sizeof(init));
+    memcpy(&init, iov[1].iov_base, 24);
+    init.minor = 28;
+    init.flags |= w->kernel_flags & (FUSE_NATIVE_ASYNC_DIO | FUSE_NATIVE_MAX_PAGES);
+    init.max_pages = FUSE_NATIVE_WIDE_PAGES_MAX;
+    header = *out;
+    header.len = sizeof(header) + sizeof(init);
+    widened[0].iov_base = &header;
+    widened[0].iov_len = sizeof(header);
+    widened[1].iov_base = &init;
+    widened[1].iov_len = sizeof(init);
+    iov = widened;
+  }
+  ssize_t res = writev(fuse_chan_fd(ch), iov, count);
+  int err = errno;
+  if (res == -1) {
+    // ENOENT: the request was interrupted and the reply is dropped.
+    if (!fuse_session_exited(fuse_chan_session(ch)) && err != ENOENT) perror("fuse: writing device");
+    return -err;
+  }
+  return 0;
+}
+
+static void fuse_native_wide_destroy (struct fuse_chan *ch) {
+  int fd = fuse_chan_fd(ch);
+  if (fd != -1) close(fd);
+  free(fuse_chan_data(ch));
+}
+
+static struct fuse_chan_ops fuse_native_wide_ops = {
+  .receive = fuse_native_wide_receive,
+  .send = fuse_native_wide_send,
+  .destroy = fuse_native_wide_destroy,
+};
+
+// Replaces fuse_mount's channel by a wide one on a dup of its fd; keeps the narrow one if that fails.
+static struct fuse_chan *fuse_native_wide_chan (struct fuse_chan *narrow) {
+  fuse_native_wide_t *w = calloc(1, sizeof(fuse_native_wide_t));
+  int fd = w == NULL ? -1 : dup(fuse_chan_fd(narrow));
+  struct fuse_chan *ch = fd < 0 ? NULL : fuse_chan_new(&fuse_native_wide_ops, fd, FUSE_NATIVE_WIDE_BUFFER_BYTES, w);
+  if (ch == NULL) {
+    if (fd >= 0) close(fd);
+    free(w);
+    return narrow;
+  }
+  fuse_chan_destroy(narrow);
+  return ch;
 }
 
 `;
@@ -165,6 +298,18 @@ const PATCHES = [
     from: '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n',
     to: '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(fuse_native_loop_ended)\n',
     marker: 'NAPI_EXPORT_FUNCTION(fuse_native_loop_ended)',
+  },
+  {
+    name: 'wide channel',
+    from: 'NAPI_METHOD(fuse_native_mount) {\n',
+    to: `${WIDE_CHANNEL}NAPI_METHOD(fuse_native_mount) {\n`,
+    marker: 'static struct fuse_chan *fuse_native_wide_chan',
+  },
+  {
+    name: 'wide channel use',
+    from: '  struct fuse_chan *ch = fuse_mount(mnt, &args);\n',
+    to: '  struct fuse_chan *ch = fuse_mount(mnt, &args);\n  if (ch != NULL) ch = fuse_native_wide_chan(ch);\n',
+    marker: 'ch = fuse_native_wide_chan(ch);',
   },
   {
     name: 'caller export',

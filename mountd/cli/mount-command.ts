@@ -49,7 +49,7 @@ export function registerMountCommand(program: Command): void {
     .option('--token <token>', 'mount token, for exports that need one')
     .option('--foreground', 'stay in the foreground (the default)')
     .option('--daemon', 'detach once mounted')
-    .option('-o <options>', 'mount options: attr_timeout=S (0), entry_timeout=S (1), negative_timeout=S (0), allow_other (default when root), noallow_other, max_write=BYTES (131072), fsname=NAME (mosaic), debug', collect, [])
+    .option('-o <options>', 'mount options: attr_timeout=S (0), entry_timeout=S (1), negative_timeout=S (0), allow_other (default when root), noallow_other, max_write=BYTES (1048576), fsname=NAME (mosaic), debug', collect, [])
     .option('--memory-max <size>', 'data memory of the mount (write-back, read-ahead)', '256MiB')
     .option('--storage-timeout <duration>', 'deadline of one storage node call; a node past it is skipped', '4s')
     .option('--meta-timeout <duration>', 'deadline of one exportd call', '30s')

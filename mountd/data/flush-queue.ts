@@ -6,7 +6,7 @@
  *  - queued stripes leave in batches of up to flushBatchBytesMax
  *    (batchStripesMax stripes; one storaged call per sid for the whole
  *    batch, not one per stripe): FUSE
- *    hands writes over one 128 KiB request at a time, so a sequential
+ *    hands writes over one request (up to 1 MiB) at a time, so a sequential
  *    writer's full stripes wait in the queue until a batch is complete,
  *    at most BATCH_WAIT_MS (a writer that stopped), or until flush,
  *    fsync, close or memory pressure asks; a writer whose write completed

@@ -8,8 +8,10 @@
  * knows neither big_writes nor max_write, so libfuse 2 hands every write over
  * in 4 KiB requests; it also drops a timeout of 0 (`if (opts.attrTimeout)`),
  * so libfuse's 1 s defaults stay. This subclass replaces the builder: it
- * always passes big_writes,max_write=N (N <= 128 KiB: libfuse 2 caps
- * max_write at its 128 KiB + 4 KiB receive buffer minus the header),
+ * always passes big_writes,max_write=N (N <= 1 MiB: libfuse 2 caps
+ * max_write at its receive buffer, which our fuse-native patch widens to
+ * 1 MiB + 8 KiB, and the kernel at the negotiated 256 pages; see
+ * scripts/patch-fuse-native.mjs),
  * entry/attr/negative timeouts including 0, use_ino (st_ino of every name of
  * a hard-linked file is the inode number we report, not libfuse's node id),
  * and allow_other/default_permissions on request. The C side copies the
@@ -82,13 +84,16 @@ import { MosaicError } from '../../common/errors.js';
 import { KiB } from '../../common/units.js';
 import { patchedBinding } from './patched-binding.js';
 
-/** libfuse 2's largest write request: its receive buffer is 128 KiB + one page for the header. */
-export const FUSE_WRITE_REQUEST_BYTES_MAX = 128 * KiB;
+/**
+ * The largest read or write request: 256 pages, what our fuse-native patch
+ * negotiates (FUSE_MAX_PAGES) and sizes libfuse's receive buffer for.
+ */
+export const FUSE_WRITE_REQUEST_BYTES_MAX = 1024 * KiB;
 
 const OPTIONS_STRING_BYTES_MAX = 1023;
 
 export interface FuseMountOptions {
-  /** big_writes with max_write of this many bytes (4 KiB multiple, <= 128 KiB); 0 keeps libfuse's 4 KiB requests. */
+  /** big_writes with max_write of this many bytes (4 KiB multiple, <= 1 MiB); 0 keeps libfuse's 4 KiB requests. */
   writeRequestBytesMax: number;
   /** Seconds the kernel caches a name lookup. */
   entryTimeoutS: number;

@@ -3,7 +3,7 @@
  * takes times in milliseconds (sub-millisecond parts are lost on the way in
  * and out: its C glue converts ms to timespec) and st_ino/st_nlink as
  * uint32; st_blksize tells applications the I/O size that suits us: one
- * FUSE write request (128 KiB).
+ * FUSE write request (1 MiB).
  */
 import type { FuseStat } from 'fuse-native';
 import type { Attr, Timespec } from '../../common/protocol/exportd-namespace.js';

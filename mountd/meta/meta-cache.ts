@@ -8,7 +8,7 @@
  *
  * Missing xattrs are remembered for the attribute TTL too: the kernel asks
  * for `security.capability` before every write to a FUSE file (to drop
- * file capabilities), and without this each 128 KiB write waited for an
+ * file capabilities), and without this each write request waited for an
  * exportd round trip first.
  */
 import type { NodeInfo } from '../../common/protocol/exportd-namespace.js';

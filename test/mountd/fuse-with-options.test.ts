@@ -7,14 +7,14 @@ import { DEFAULT_FUSE_MOUNT_OPTIONS, FUSE_WRITE_REQUEST_BYTES_MAX, mountFuse, op
 import { passthroughOps, type PassthroughLog } from './helpers/passthrough.js';
 import { MiB } from '../../common/units.js';
 
-async function withPassthrough(options: Partial<FuseMountOptions>, body: (mnt: string, log: PassthroughLog) => Promise<void>): Promise<void> {
+async function withPassthrough(options: Partial<FuseMountOptions>, body: (mnt: string, log: PassthroughLog) => Promise<void>, readHoldMs = 0): Promise<void> {
   const base = await mkdtemp(join(tmpdir(), 'mosaic-fuse-'));
   const root = join(base, 'root');
   const mnt = join(base, 'mnt');
   await mkdir(root);
   await mkdir(mnt);
-  const log: PassthroughLog = { writeBytes: [], utimens: [], fsync: [] };
-  const mount = await mountFuse(mnt, passthroughOps(root, log), { ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options });
+  const log: PassthroughLog = { writeBytes: [], readBytes: [], readsInFlightMax: 0, utimens: [], fsync: [] };
+  const mount = await mountFuse(mnt, passthroughOps(root, log, readHoldMs), { ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options });
   try {
     await body(mnt, log);
   } finally {
@@ -28,7 +28,7 @@ for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 31 + (i >> 12)) & 0xf
 
 test('optionsString passes big_writes, zero timeouts and use_ino', (t) => {
   t.is(optionsString(DEFAULT_FUSE_MOUNT_OPTIONS),
-    '-obig_writes,max_write=131072,entry_timeout=1,attr_timeout=0,negative_timeout=0,use_ino,fsname=mosaic,subtype=mosaic');
+    '-obig_writes,max_write=1048576,entry_timeout=1,attr_timeout=0,negative_timeout=0,use_ino,fsname=mosaic,subtype=mosaic');
   t.false(optionsString({ ...DEFAULT_FUSE_MOUNT_OPTIONS, writeRequestBytesMax: 0 }).includes('big_writes'));
 });
 
@@ -36,7 +36,7 @@ test('optionsString refuses values that would inject options or overflow', (t) =
   const bad: Partial<FuseMountOptions>[] = [
     { fsname: 'a,allow_other' },
     { subtype: 'x=y' },
-    { writeRequestBytesMax: 256 * 1024 },
+    { writeRequestBytesMax: 2 * MiB },
     { writeRequestBytesMax: 5000 },
     { attrTimeoutS: -1 },
     { entryTimeoutS: Number.NaN },
@@ -46,11 +46,14 @@ test('optionsString refuses values that would inject options or overflow', (t) =
   }
 });
 
-test('big_writes reaches libfuse: 128 KiB write requests instead of 4 KiB', async (t) => {
+test('big_writes and wide requests reach libfuse: 1 MiB writes instead of 4 KiB', async (t) => {
   const largest: Record<string, number> = {};
   for (const [name, writeRequestBytesMax] of [['default', 0], ['big', FUSE_WRITE_REQUEST_BYTES_MAX]] as const) {
     await withPassthrough({ writeRequestBytesMax }, async (mnt, log) => {
-      await writeFile(join(mnt, 'f'), pattern);
+      // One write(2) of 4 MiB (fs.writeFile would cut it into 512 KiB calls).
+      const handle = await open(join(mnt, 'f'), 'w');
+      t.is((await handle.write(pattern, 0, pattern.length, 0)).bytesWritten, pattern.length);
+      await handle.close();
       t.true((await readFile(join(mnt, 'f'))).equals(pattern));
       largest[name] = Math.max(...log.writeBytes);
       t.is(log.writeBytes.reduce((a, b) => a + b, 0), pattern.length);
@@ -58,6 +61,19 @@ test('big_writes reaches libfuse: 128 KiB write requests instead of 4 KiB', asyn
   }
   t.is(largest.default, 4096);
   t.is(largest.big, FUSE_WRITE_REQUEST_BYTES_MAX);
+});
+
+test('an O_DIRECT read of 4 MiB arrives as 1 MiB requests in flight together (FUSE_MAX_PAGES, FUSE_ASYNC_DIO)', async (t) => {
+  await withPassthrough({}, async (mnt, log) => {
+    await writeFile(join(mnt, 'f'), pattern);
+    log.readBytes.length = 0;
+    const out = await new Promise<Buffer>((resolve, reject) => execFile('dd', [`if=${join(mnt, 'f')}`, 'bs=4M', 'count=1', 'iflag=direct', 'status=none'],
+      { encoding: 'buffer', maxBuffer: 8 * MiB }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    t.true(out.equals(pattern));
+    t.deepEqual(log.readBytes, [MiB, MiB, MiB, MiB]);
+    // Each read is held 200 ms: sent one after another, they would never overlap.
+    t.true(log.readsInFlightMax > 1, `at most ${log.readsInFlightMax} read in flight`);
+  }, 200);
 });
 
 test('fuse-native quirks: fsync arguments and utimens milliseconds are as documented', async (t) => {

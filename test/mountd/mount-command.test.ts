@@ -25,7 +25,7 @@ async function mountd(args: string[]): Promise<{ code: number; stderr: string }>
 }
 
 test('-o options: defaults, timeouts including 0, allow_other, max_write', (t) => {
-  t.like(parseFuseOptions([]), { attrTimeoutS: 0, entryTimeoutS: 1, negativeTimeoutS: 0, allowOther: false, writeRequestBytesMax: 131072 });
+  t.like(parseFuseOptions([]), { attrTimeoutS: 0, entryTimeoutS: 1, negativeTimeoutS: 0, allowOther: false, writeRequestBytesMax: 1048576 });
   t.like(parseFuseOptions(['attr_timeout=0.5,entry_timeout=0', 'allow_other', 'max_write=65536']), { attrTimeoutS: 0.5, entryTimeoutS: 0, allowOther: true, writeRequestBytesMax: 65536 });
 });
 

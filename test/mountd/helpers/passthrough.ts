@@ -1,16 +1,19 @@
 /**
  * A minimal fuse-native passthrough over a local directory, for tests of the
  * FUSE adapter's options and of fuse-native's quirks: every handler records
- * what it received (write sizes, utimens and fsync arguments) and forwards to
- * the local file. Async fs only: the handlers run on the test's main thread.
+ * what it received (read and write sizes, reads in flight at once, utimens
+ * and fsync arguments) and forwards to the local file. Async fs only: the
+ * handlers run on the test's main thread.
  */
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { FuseOps, FuseStat } from 'fuse-native';
 
 export interface PassthroughLog {
   writeBytes: number[];
+  readBytes: number[];
+  readsInFlightMax: number;
   utimens: { path: string; atimeMs: number; mtimeMs: number }[];
   fsync: { path: string; datasync: number; fd: number }[];
 }
@@ -25,8 +28,10 @@ function toStat(st: import('node:fs').Stats): FuseStat {
   return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino, atime: st.atimeMs, mtime: st.mtimeMs, ctime: st.ctimeMs, blocks: st.blocks, blksize: st.blksize };
 }
 
-export function passthroughOps(root: string, log: PassthroughLog): FuseOps {
+/** `readHoldMs` keeps each read pending that long, so that reads sent together are seen together. */
+export function passthroughOps(root: string, log: PassthroughLog, readHoldMs = 0): FuseOps {
   const handles = new Map<number, fs.FileHandle>();
+  let readsInFlight = 0;
   const at = (path: string) => join(root, path);
   const run = <T>(work: Promise<T>, done: (err: number, value?: T) => void) => {
     work.then((value) => done(0, value), (err: unknown) => done(errnoOf(err)));
@@ -39,10 +44,16 @@ export function passthroughOps(root: string, log: PassthroughLog): FuseOps {
     getattr: (path, cb) => run(fs.lstat(at(path)).then(toStat), cb),
     fgetattr: (path, _fd, cb) => run(fs.lstat(at(path)).then(toStat), cb),
     readdir: (path, cb) => run(fs.readdir(at(path)), cb),
-    open: (path, flags, cb) => run(fs.open(at(path), flags).then(keep), cb),
+    // Without O_DIRECT: fuse-native's buffers are not aligned as the local file system would need.
+    open: (path, flags, cb) => run(fs.open(at(path), flags & ~fsConstants.O_DIRECT).then(keep), cb),
     create: (path, mode, cb) => run(fs.open(at(path), 'w+', mode).then(keep), cb),
     read: (_path, fd, buffer, length, position, cb) => {
-      handles.get(fd)!.read(buffer, 0, length, position).then((r) => cb(r.bytesRead), (err: unknown) => cb(errnoOf(err)));
+      log.readBytes.push(length);
+      log.readsInFlightMax = Math.max(log.readsInFlightMax, ++readsInFlight);
+      const held = new Promise((resolve) => setTimeout(resolve, readHoldMs));
+      held.then(() => handles.get(fd)!.read(buffer, 0, length, position))
+        .then((r) => cb(r.bytesRead), (err: unknown) => cb(errnoOf(err)))
+        .finally(() => readsInFlight--);
     },
     write: (_path, fd, buffer, length, position, cb) => {
       log.writeBytes.push(length);

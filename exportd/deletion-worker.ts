@@ -18,7 +18,8 @@
  * - deletes due together go to each sid in batches (storaged.deleteMany, up
  *   to deleteFilesMax fids per call): one call per sid per round instead of
  *   one per file; a node answering EUNKNOWNMETHOD (older) gets one
- *   storaged.delete per file from then on.
+ *   storaged.delete per file from then on. The tasks a round finished
+ *   leave the queue in one batch.
  * storaged's delete is idempotent and its truncate only frees stripes past
  * the count, so sending either twice (after a crash) is harmless.
  */
@@ -34,7 +35,8 @@ import { PollLoop } from './poll-loop.js';
 export interface DeletionQueue {
   /** The oldest `limit` queued tasks (a peek: tasks stay queued until finished). */
   takeDeletions(limit: number): Promise<DeletionTask[]>;
-  finishDeletion(key: string): Promise<void>;
+  /** Drops tasks (as takeDeletions gave them) every sid confirmed: one batch for all the tasks a round finished. */
+  finishDeletions(tasks: readonly DeletionTask[]): Promise<void>;
   /**
    * Stripes a truncate must keep now (at least task.stripeCount), or 'busy'
    * to retry later (the file is open). Without it, task.stripeCount.
@@ -134,7 +136,7 @@ export class DeletionWorker {
       }
       const results = await Promise.all([...held.remaining].map(async (sid) => ({ sid, done: await this.freeOn(sid, task) })));
       for (const { sid, done } of results) if (done) held.remaining.delete(sid);
-      await this.settle(held);
+      await this.settle([held]);
     } finally {
       held.busy = false;
     }
@@ -161,23 +163,28 @@ export class DeletionWorker {
           });
         }
       }));
-      await Promise.all(helds.map((held) => this.settle(held)));
+      await this.settle(helds);
     } finally {
       for (const held of helds) held.busy = false;
     }
   }
 
-  /** Finishes a task none of whose sids remain, else schedules its retry. */
-  private async settle(held: Held): Promise<void> {
-    if (held.remaining.size === 0) {
-      await this.options.queue.finishDeletion(held.task.key);
-      this.held.delete(held.task.key);
-      this.counters.finished++;
-      return;
+  /** Finishes (in one batch) the tasks none of whose sids remain; schedules the others' retries. */
+  private async settle(helds: Held[]): Promise<void> {
+    const finished: Held[] = [];
+    for (const held of helds) {
+      if (held.remaining.size === 0) {
+        finished.push(held);
+        continue;
+      }
+      held.attempts++;
+      const backoffMs = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(held.attempts - 1, 20));
+      held.retryAtMs = Date.now() + backoffMs;
     }
-    held.attempts++;
-    const backoffMs = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(held.attempts - 1, 20));
-    held.retryAtMs = Date.now() + backoffMs;
+    if (finished.length === 0) return;
+    await this.options.queue.finishDeletions(finished.map((held) => held.task));
+    for (const held of finished) this.held.delete(held.task.key);
+    this.counters.finished += finished.length;
   }
 
   /** Per task, whether the sid no longer holds its file: one deleteMany for the lot, or one delete each on an older node. */

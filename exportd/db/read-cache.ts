@@ -15,8 +15,11 @@
  *   cache) but never a later one.
  * - At most `entriesMax` keys; the least recently used go first.
  */
+/** Stored for "known absent", so one Map.get tells a cached absence from a key never cached. */
+const ABSENT = null;
+
 export class ReadCache {
-  private readonly entries = new Map<string, Buffer | undefined>();
+  private readonly entries = new Map<string, Buffer | typeof ABSENT>();
   private writeCount = 0;
   private readonly entriesMax: number;
 
@@ -31,11 +34,11 @@ export class ReadCache {
 
   /** `{ value }` when cached (value undefined: known absent), undefined when level must be asked. */
   lookup(key: string): { value: Buffer | undefined } | undefined {
-    if (!this.entries.has(key)) return undefined;
     const value = this.entries.get(key);
+    if (value === undefined) return undefined;
     this.entries.delete(key);
     this.entries.set(key, value);
-    return { value };
+    return { value: value ?? undefined };
   }
 
   /** A committed write (value undefined: deleted). */
@@ -51,7 +54,7 @@ export class ReadCache {
 
   private set(key: string, value: Buffer | undefined): void {
     this.entries.delete(key);
-    this.entries.set(key, value);
+    this.entries.set(key, value ?? ABSENT);
     if (this.entries.size > this.entriesMax) this.entries.delete(this.entries.keys().next().value as string);
   }
 }

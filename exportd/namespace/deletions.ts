@@ -5,10 +5,11 @@
  * Invariants: a task is queued in the same batch that removes the inode or
  * shrinks the file, so a crash can neither lose the task nor free data of a
  * file that still exists. A task stays until the worker calls
- * finishDeletion (after every sid confirmed), so a worker crash or a node
+ * finishDeletions (after every sid confirmed), so a worker crash or a node
  * that is down only delays it. Tasks come oldest first.
  */
 import { MosaicError } from '../../common/errors.js';
+import type { WriteOp } from '../db/metadata-db.js';
 import { pendingFreeOps } from './pending-frees.js';
 import { inoKey, type DeletionTask } from './records.js';
 import type { NamespaceStore } from './store.js';
@@ -43,9 +44,13 @@ export async function truncateKeep(store: NamespaceStore, task: DeletionTask): P
   return Math.max(stripeCount, Math.ceil(inode.size / stripeBytes));
 }
 
-export async function finishDeletion(store: NamespaceStore, key: string): Promise<void> {
-  if (!TASK_KEY.test(key)) throw MosaicError.invalid(`not a deletion task key: ${JSON.stringify(key).slice(0, 40)}`);
-  const record = await store.deletions.get(key);
-  if (!record) return;
-  await store.db.commit([store.deletions.del(key), ...pendingFreeOps(store, key, record, false)]);
+/** Drops tasks every storage node confirmed, in one batch; each task as takeDeletions gave it (its fid and sids name its index entry). */
+export async function finishDeletions(store: NamespaceStore, tasks: readonly DeletionTask[]): Promise<void> {
+  const ops: WriteOp[] = [];
+  for (const task of tasks) {
+    if (!TASK_KEY.test(task.key)) throw MosaicError.invalid(`not a deletion task key: ${JSON.stringify(task.key).slice(0, 40)}`);
+    // Deleting keys already gone (a task finished twice) is harmless: both are idempotent.
+    ops.push(store.deletions.del(task.key), ...pendingFreeOps(store, task.key, task, false));
+  }
+  if (ops.length > 0) await store.db.commit(ops);
 }

@@ -20,7 +20,7 @@ import type { Distribution } from '../../common/protocol/types.js';
 import type { CommitCounters, MetadataDb } from '../db/metadata-db.js';
 import * as attrs from './attrs.js';
 import * as creates from './create.js';
-import { finishDeletion, takeDeletions, truncateKeep } from './deletions.js';
+import { finishDeletions, takeDeletions, truncateKeep } from './deletions.js';
 import { ensureFileCount } from './file-count.js';
 import { fsck, type FsckReport } from './fsck.js';
 import { S_IFDIR } from './modes.js';
@@ -118,8 +118,8 @@ export class Namespace {
 
   /** Oldest queued deletions (removed files, truncated tails) for the deletion worker. */
   takeDeletions(limit: number): Promise<DeletionTask[]> { return takeDeletions(this.store, limit); }
-  /** Drops a task once every storage node confirmed it. */
-  finishDeletion(key: string): Promise<void> { return finishDeletion(this.store, key); }
+  /** Drops tasks (as takeDeletions gave them) once every storage node confirmed them, in one batch. */
+  finishDeletions(tasks: readonly DeletionTask[]): Promise<void> { return finishDeletions(this.store, tasks); }
   /** Stripes a truncate task must keep now, or 'busy' while the file is open (deletions.ts). */
   truncateKeep(task: DeletionTask): Promise<number | 'busy'> { return truncateKeep(this.store, task); }
 

@@ -73,7 +73,7 @@ export async function renewSession(store: NamespaceStore, args: RenewSessionArgs
 async function reclaimIfUnused(store: NamespaceStore, tx: Tx, exportId: number, ino: number): Promise<void> {
   if (store.sessions.openCount(ino) > 0) return;
   const inode = await store.findInode(exportId, ino);
-  if (inode && inode.nlink === 0) await store.freeInode(tx, inode);
+  if (inode && inode.nlink === 0) await store.freeInode(tx, inode, true);
 }
 
 /** Frees one orphan if it is unused, in its own batch. */

@@ -19,9 +19,13 @@
  * the batch that changes the distribution) and the index are in the
  * database, so this holds across exportd restarts.
  *
+ * One entry per task, `<fid>/<task key>` -> the task's sids (version 2;
+ * version 1 had one entry per sid: up to n - 1 more writes in each unlink
+ * and in each finished free), so a file's pending frees are one range scan.
+ *
  * Invariants:
- * - every `delete` task's (fid, sid) pairs are indexed in the batch that
- *   queues it (Tx.queueDeletion) and dropped in the batch that finishes it;
+ * - every `delete` task's (fid, sids) is indexed in the batch that queues
+ *   it (Tx.queueDeletion) and dropped in the batch that finishes it;
  * - no file's distribution gains a sid with a pending free of its fid
  *   (repairs.ts redistribute and relocate ask pendingFreeSids under the
  *   inode's lock; tasks for a fid are only queued under that file's lock).
@@ -32,39 +36,53 @@ import type { DeletionRecord } from './records.js';
 import type { NamespaceStore } from './store.js';
 
 const MARKER_KEY = 'pending-frees';
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
 const BUILD_BATCH_OPS = 2048;
 
-function entryKey(fid: string, sid: Sid, taskKey: string): string {
-  return `${fid}/${sid.toString(16).padStart(4, '0')}/${taskKey}`;
+function entryKey(fid: string, taskKey: string): string {
+  return `${fid}/${taskKey}`;
 }
 
-/** The index entries of one task (none for a truncate: it frees a tail of the file's own sids, guarded by truncateKeep). */
+/** The index entry of one task (none for a truncate: it frees a tail of the file's own sids, guarded by truncateKeep). */
 export function pendingFreeOps(store: NamespaceStore, taskKey: string, record: DeletionRecord, put: boolean): WriteOp[] {
   if (record.kind !== 'delete') return [];
-  return record.sids.map((sid) => (put ? store.pendingFrees.put(entryKey(record.fid, sid, taskKey), 1) : store.pendingFrees.del(entryKey(record.fid, sid, taskKey))));
+  const key = entryKey(record.fid, taskKey);
+  return [put ? store.pendingFrees.put(key, record.sids) : store.pendingFrees.del(key)];
 }
 
 /** Sids where a free of `fid` is queued or in flight. */
 export async function pendingFreeSids(store: NamespaceStore, fid: string): Promise<Set<Sid>> {
-  const rows = await store.pendingFrees.entries({ gt: `${fid}/`, lt: `${fid}0` });
-  return new Set(rows.map(([key]) => Number.parseInt(key.slice(fid.length + 1, fid.length + 5), 16)));
+  const sids = new Set<Sid>();
+  for (const [, taskSids] of await store.pendingFrees.entries({ gt: `${fid}/`, lt: `${fid}0` })) for (const sid of taskSids) sids.add(sid);
+  return sids;
 }
 
-/** Indexes the tasks of a database from before the index (once, at start, before serving); returns the entries written. */
+/**
+ * Indexes the tasks of a database from before this version of the index
+ * (once, at start, before serving: entries of an older version are dropped
+ * first); returns the tasks indexed. A crash midway leaves the marker
+ * unset, so the next start does it all again.
+ */
 export async function ensurePendingFrees(store: NamespaceStore): Promise<number> {
   if ((await store.meta.get(MARKER_KEY)) === INDEX_VERSION) return 0;
   let ops: WriteOp[] = [];
-  let written = 0;
-  for await (const [key, record] of store.deletions.scan()) {
-    ops.push(...pendingFreeOps(store, key, record, true));
+  const flush = async (): Promise<void> => {
     if (ops.length >= BUILD_BATCH_OPS) {
-      written += ops.length;
       await store.db.commit(ops);
       ops = [];
     }
+  };
+  for await (const [key] of store.pendingFrees.scan()) {
+    ops.push(store.pendingFrees.del(key));
+    await flush();
   }
-  written += ops.length;
+  let indexed = 0;
+  for await (const [key, record] of store.deletions.scan()) {
+    const entry = pendingFreeOps(store, key, record, true);
+    indexed += entry.length;
+    ops.push(...entry);
+    await flush();
+  }
   await store.db.commit([...ops, store.meta.put(MARKER_KEY, INDEX_VERSION)]);
-  return written;
+  return indexed;
 }

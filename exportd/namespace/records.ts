@@ -14,6 +14,8 @@
  * - sid-files: sidKey(sid)/inoKey(ino) -> ino            (every sid of every distribution: the files
  *              a node removal, drain or rebuild must visit, without a walk over the namespace)
  *              ns-meta "sid-index" -> SID_INDEX_VERSION once built (sid-index.ts)
+ * - pending-frees: fid/<deletion key> -> Sid[]      (the sids a queued delete task frees:
+ *              no distribution may gain one; pending-frees.ts)
  *
  * inoKey is 13 lowercase hex digits (inos stay below 2^52), so keys sort
  * numerically and "<ino>/" is a prefix no other inode shares: names hold no

@@ -74,7 +74,7 @@ export async function rmdir(store: NamespaceStore, args: UnlinkArgs): Promise<Re
       dir.mtime = now;
       dir.ctime = now;
       tx.putInode(dir);
-      await store.freeInode(tx, child);
+      await store.freeInode(tx, child, false);
       return 'done';
     }, 'deferred');
     if (outcome !== RETRY) return {};

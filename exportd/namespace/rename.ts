@@ -119,7 +119,7 @@ export async function rename(store: NamespaceStore, args: RenameArgs): Promise<R
           to.entries -= 1;
           if (isDir(target.mode)) {
             to.nlink -= 1;
-            await store.freeInode(tx, target);
+            await store.freeInode(tx, target, false);
           } else {
             target.nlink -= 1;
             target.ctime = now;

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { MosaicError } from '../../common/errors.js';
 import type { Timespec } from '../../common/protocol/exportd-namespace.js';
 import type { Distribution } from '../../common/protocol/types.js';
+import type { Sid } from '../../common/ids.js';
 import type { MetadataDb, Table, WriteOp } from '../db/metadata-db.js';
 import { InodeAllocator } from './inode-allocator.js';
 import { InodeLocks } from './locks.js';
@@ -57,6 +58,9 @@ export function msOf(time: Timespec): number {
   return time.sec * 1000 + Math.floor(time.nsec / 1e6);
 }
 
+const DELETION_TAIL_MOD = 2 ** 48;
+let deletionTail = randomBytes(6).readUIntBE(0, 6);
+
 /**
  * One operation's changes. Inode records are collected by ino and encoded at
  * commit, so an operation may touch the same inode through several steps
@@ -97,8 +101,10 @@ export class Tx {
   }
 
   queueDeletion(record: DeletionRecord): void {
-    // Time-ordered so the worker serves oldest first; random tail keeps keys unique across restarts.
-    const key = `${Date.now().toString(16).padStart(12, '0')}-${randomBytes(6).toString('hex')}`;
+    // Time-ordered so the worker serves oldest first; the tail counts up from a random start, so keys are
+    // unique within a run and (as 48 random bits) across restarts, without a call into crypto per task.
+    deletionTail = (deletionTail + 1) % DELETION_TAIL_MOD;
+    const key = `${Date.now().toString(16).padStart(12, '0')}-${deletionTail.toString(16).padStart(12, '0')}`;
     this.ops.push(this.store.deletions.put(key, record), ...pendingFreeOps(this.store, key, record, true));
   }
 
@@ -141,8 +147,8 @@ export class NamespaceStore {
   readonly deletions: Table<DeletionRecord>;
   readonly repairs: Table<RepairRecord>;
   readonly sidFiles: Table<number>;
-  /** (fid, sid) pairs a queued delete task frees (pending-frees.ts). */
-  readonly pendingFrees: Table<number>;
+  /** fid/task -> the sids a queued delete task frees (pending-frees.ts). */
+  readonly pendingFrees: Table<Sid[]>;
   readonly fileCount: FileCount;
   readonly locks = new InodeLocks();
   readonly allocator: InodeAllocator;
@@ -264,16 +270,17 @@ export class NamespaceStore {
       tx.push(this.orphans.put(inoKey(inode.ino), { sinceMs: msOf(now) }));
       return;
     }
-    await this.freeInode(tx, inode);
+    // Its last name just went, so it was never an orphan: no orphan record to delete.
+    await this.freeInode(tx, inode, false);
   }
 
-  /** Deletes an inode for good (no names, not open). */
-  async freeInode(tx: Tx, inode: InodeRecord): Promise<void> {
+  /** Deletes an inode for good (no names, not open); `orphan`: it is in the orphans table (unlinked while open). */
+  async freeInode(tx: Tx, inode: InodeRecord, orphan: boolean): Promise<void> {
     tx.delInode(inode.ino);
     if (inode.xattrCount > 0) {
       for (const [key] of await this.xattrs.entries(childRange(inode.ino))) tx.push(this.xattrs.del(key));
     }
-    if (inode.nlink === 0) tx.push(this.orphans.del(inoKey(inode.ino)));
+    if (orphan) tx.push(this.orphans.del(inoKey(inode.ino)));
     if (inode.dist) {
       tx.queueDeletion({ fid: inode.dist.fid, sids: inode.dist.sids, kind: 'delete', writeGen: inode.writeGen });
       tx.indexDist(inode.ino, inode.dist, undefined);

@@ -40,8 +40,8 @@ class MemoryQueue implements DeletionQueue {
   async takeDeletions(limit: number): Promise<DeletionTask[]> {
     return [...this.tasks.values()].slice(0, limit);
   }
-  async finishDeletion(key: string): Promise<void> {
-    this.tasks.delete(key);
+  async finishDeletions(tasks: readonly DeletionTask[]): Promise<void> {
+    for (const task of tasks) this.tasks.delete(task.key);
   }
 }
 

@@ -61,8 +61,8 @@ test('2,000 deletions on six sids take a few calls per sid, free every sid of ev
   const all = [...tasks.values()];
   const queue: DeletionQueue = {
     takeDeletions: async (limit) => [...tasks.values()].slice(0, limit),
-    finishDeletion: async (key) => {
-      tasks.delete(key);
+    finishDeletions: async (finished) => {
+      for (const task of finished) tasks.delete(task.key);
     },
   };
   const worker = new DeletionWorker({ queue, map, pool, logger: silentLogger(), pollIntervalMs: 5, retryMinMs: 5, retryMaxMs: 20, tasksMax: 1500 });

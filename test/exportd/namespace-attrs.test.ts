@@ -57,7 +57,7 @@ test('setattr changes what it is asked to, sets ctime, and honours UTIME_OMIT/UT
   const tasks = await fx.namespace.takeDeletions(10);
   t.is(tasks.length, 1);
   t.like(tasks[0], { kind: 'truncate', sizeBytes: 10_000, stripeCount: 2 }); // stripes of 2 x 4096 bytes
-  await fx.namespace.finishDeletion(tasks[0]!.key);
+  await fx.namespace.finishDeletions([tasks[0]!]);
   t.deepEqual(await fx.namespace.takeDeletions(10), []);
   t.deepEqual((await fx.namespace.fsck()).problems, []);
 });

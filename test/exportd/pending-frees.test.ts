@@ -49,7 +49,7 @@ test('a sid with a pending free of the file is offered as avoid and refused by r
   t.deepEqual([...await fx.namespace.pendingFreeSids(fid)], [2]);
 
   // Once every free of the file on sid 2 finished, the sid is a fair target again.
-  for (const task of await fx.namespace.takeDeletions(100)) if (task.fid === fid) await fx.namespace.finishDeletion(task.key);
+  await fx.namespace.finishDeletions((await fx.namespace.takeDeletions(100)).filter((task) => task.fid === fid));
   t.deepEqual([...await fx.namespace.pendingFreeSids(fid)], []);
   t.true(await fx.namespace.redistribute({ ino, reason: 'drain', sourceSids: [9] }, (dist) => dist.sids.map((sid) => (sid === 9 ? 2 : sid))));
   t.deepEqual((await fx.namespace.fileOf(ino))!.dist!.sids, [1, 2, 3, 4]);
@@ -68,5 +68,20 @@ test('frees queued before the index existed are indexed once at start', async (t
   t.deepEqual([...await fx.namespace.pendingFreeSids(fid)], []);
   t.is(await fx.namespace.ensurePendingFrees(), 1);
   t.is(await fx.namespace.ensurePendingFrees(), 0, 'built once');
+  t.deepEqual([...await fx.namespace.pendingFreeSids(fid)], [3]);
+});
+
+test('an index of the older layout (one entry per sid) is rebuilt at start as one entry per task', async (t) => {
+  const fx = await startFixture(t);
+  const ino = await newFile(fx, 'f');
+  const { fid } = (await fx.namespace.fileOf(ino))!.dist!;
+  await drainOnce(fx, ino, 3, 8);
+  const table = fx.db.table<unknown>('pending-frees');
+  const taskKey = (await fx.namespace.takeDeletions(10)).find((task) => task.fid === fid)!.key;
+  // Version 1 kept `<fid>/<sid as 4 hex digits>/<task key>` -> 1.
+  await fx.db.commit([table.del(`${fid}/${taskKey}`), table.put(`${fid}/0003/${taskKey}`, 1), fx.db.table('ns-meta').put('pending-frees', 1)]);
+  await fx.reopen();
+  t.is(await fx.namespace.ensurePendingFrees(), 1);
+  t.deepEqual((await fx.db.table('pending-frees').entries()).map(([key]) => key), [`${fid}/${taskKey}`], 'the old entry is gone');
   t.deepEqual([...await fx.namespace.pendingFreeSids(fid)], [3]);
 });

@@ -72,8 +72,9 @@ export function registerHandlers(server: RpcServer, stores: ReadonlyMap<Sid, Slo
   });
 
   server.handle(protocol.read, async ({ sid, fid, fromStripe, count, range }) => {
-    const { stripes, payloads } = await storeOf(sid).read(fid, fromStripe, count, range);
-    return { result: { stripes }, payloads };
+    const store = storeOf(sid);
+    const read = await store.read(fid, fromStripe, count, range);
+    return { result: { stripes: read.stripes }, payloads: read.payloads, onWritten: () => store.releaseRead(read) };
   });
 
   server.handle(protocol.truncate, async ({ sid, fid, stripeCount }) => {

@@ -42,6 +42,8 @@ export interface Reply<Result> {
   result: Result;
   /** Raw buffers sent after the header, uncopied (e.g. projection bytes). */
   payloads?: Buffer[];
+  /** Runs once the reply has left our buffers, so the payloads' memory may be reused; never if it is not sent (the GC then reclaims it). */
+  onWritten?: () => void;
 }
 
 export type Handler<Args, Result> = (args: Args, payloads: Buffer[], context: CallContext) => Promise<Reply<Result>>;

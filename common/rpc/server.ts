@@ -225,7 +225,9 @@ class ServerConnection {
       recycle &&= method.borrowsRequestPayloads === true;
       const reply = await handler(args, payloads, context);
       // The reply may carry views of the request's buffer: recycle it only once written.
-      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? [], recycle ? release : undefined);
+      const replyWritten = reply.onWritten;
+      const onWritten = recycle ? (replyWritten ? (): void => { release!(); replyWritten(); } : release) : replyWritten;
+      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? [], onWritten);
     } catch (err) {
       const error = MosaicError.from(err);
       if (!(err instanceof MosaicError)) this.logger.error(`${this.server.serverOptions.name}: ${name} from ${this.peer} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);

@@ -80,6 +80,32 @@ test('single and batched stripes round-trip; holes and missing files read absent
   t.true(stat.result.files[0]!.allocatedBytes <= 4 * KiB + 4 * 69632, `allocated ${stat.result.files[0]!.allocatedBytes}`);
 });
 
+test('many large reads in flight on one connection each return their own slots (read buffers are reused only once sent)', async (t) => {
+  const seed = testSeed();
+  t.log(`seed ${seed}`);
+  const random = new Random(seed);
+  const node = await startStoraged(t, tempDir(t));
+  const fid = newFileId();
+  const slotBytes = 256 * KiB;
+  const payloads = Array.from({ length: 16 }, () => random.fill(Buffer.alloc(slotBytes)));
+  const written = await node.client.call(storaged.write, {
+    items: payloads.map((_, stripe) => item(fid, stripe, 1, slotBytes)), durable: false,
+  }, { payloads });
+  t.true(written.result.outcomes.every((outcome) => outcome.status === 'ok'));
+  for (let round = 0; round < 3; round++) {
+    // 64 replies of up to 1 MiB: more than the socket takes at once, so some wait in Node's write queue.
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      const fromStripe = random.below(13);
+      const count = 1 + random.below(4);
+      const read = await node.client.call(storaged.read, { sid: 1, fid, fromStripe, count });
+      read.result.stripes.forEach((stripe, index) => {
+        if (stripe.state !== 'ok') return t.fail(`stripe ${fromStripe + index}: ${stripe.state}`);
+        t.true(read.payloads[stripe.payload]!.equals(payloads[fromStripe + index]!), `stripe ${fromStripe + index}`);
+      });
+    }));
+  }
+});
+
 test('an older version never overwrites a newer one; the same version rewrites', async (t) => {
   const node = await startStoraged(t, tempDir(t));
   const fid = newFileId();

@@ -50,6 +50,12 @@ import type { VersionSource } from './stripe-versions.js';
 
 export { addRange } from './dirty-ranges.js';
 
+/** Bytes lent to a caller (FileData.readLent): valid until release(), which must be called once. */
+export interface LentBytes {
+  data: Buffer;
+  release: () => void;
+}
+
 export interface FileDataOptions {
   /** Stripes fetched ahead of a sequential reader. */
   readAheadStripes: number;
@@ -95,6 +101,8 @@ export class FileData {
   private writeSeq = 0;
   private unsyncedSeq = 0;
   private readonly dropReclaimer: () => void;
+  /** Stripe buffers a write left in a storage call that was not answered (WriteReport.dataHeld): never pooled again. */
+  private readonly heldByCalls = new WeakSet<Buffer>();
   /** The file's size as the application sees it. */
   sizeBytes: number;
   /** Storage holds nothing but zeros from here on. */
@@ -171,19 +179,59 @@ export class FileData {
     this.throwFailure();
     const end = Math.min(this.sizeBytes, offset + out.length);
     if (end <= offset) return 0;
-    // Before this read's own fetch, not after it: a client with many
-    // requests in flight sends the next ones before this one is answered,
-    // and they should find the stripes already being fetched.
-    const sequential = this.readAhead.noteRead(offset, end, Math.min(this.sizeBytes, this.storedBytes), this.storeEpoch);
-    const spans = this.geometry.spans(offset, end - offset);
-    if (spans.length !== 1 || !(await this.copyCached(spans[0]!, out))) {
-      for (const span of spans) {
-        const view = out.subarray(span.inRange, span.inRange + span.bytes);
-        if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
-        await this.copyStripe(span, view);
-      }
-    }
+    const sequential = this.noteRead(offset, end);
+    await this.fill(offset, end, out, sequential);
     return end - offset;
+  }
+
+  /**
+   * Up to `length` bytes at `offset` (fewer at the end of file), for a
+   * caller that only sends them on (NBD READ replies): when one read-ahead
+   * stripe holds them all and nothing buffered overlays them (what a
+   * sequential reader's stripe-sized requests meet), they are lent as a
+   * view of the read-ahead buffer, held until release(), with no copy;
+   * otherwise they are read into a buffer of the pool, which release()
+   * gives back.
+   */
+  async readLent(offset: number, length: number): Promise<LentBytes> {
+    this.throwFailure();
+    const end = Math.max(offset, Math.min(this.sizeBytes, offset + length));
+    const sequential = end > offset && this.noteRead(offset, end);
+    const spans = this.geometry.spans(offset, end - offset);
+    if (spans.length === 1) {
+      const lent = await this.lendCached(spans[0]!);
+      if (lent) return lent;
+    }
+    const out = this.edges.buffers?.take(end - offset) ?? Buffer.allocUnsafe(end - offset);
+    const release = (): void => this.edges.buffers?.release(out);
+    try {
+      await this.fill(offset, end, out, sequential);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return { data: out, release };
+  }
+
+  /**
+   * Notes a read of [offset, end) for read-ahead; true when it continues a
+   * sequential reader. Before the read's own fetch, not after it: a client
+   * with many requests in flight sends the next ones before this one is
+   * answered, and they should find the stripes already being fetched.
+   */
+  private noteRead(offset: number, end: number): boolean {
+    return this.readAhead.noteRead(offset, end, Math.min(this.sizeBytes, this.storedBytes), this.storeEpoch);
+  }
+
+  /** Copies [offset, end) as the application sees it into `out`. */
+  private async fill(offset: number, end: number, out: Buffer, sequential: boolean): Promise<void> {
+    const spans = this.geometry.spans(offset, end - offset);
+    if (spans.length === 1 && (await this.copyCached(spans[0]!, out))) return;
+    for (const span of spans) {
+      const view = out.subarray(span.inRange, span.inRange + span.bytes);
+      if (!sequential && span.bytes < this.geometry.stripeBytes && (await this.readStored(span, view))) continue;
+      await this.copyStripe(span, view);
+    }
   }
 
   /**
@@ -320,6 +368,23 @@ export class FileData {
     });
   }
 
+  /**
+   * The span as a view of its read-ahead buffer, held until release(), under
+   * the conditions of copyCached; undefined, with nothing held, otherwise.
+   */
+  private async lendCached(span: StripeSpan): Promise<LentBytes | undefined> {
+    const stripe = span.stripe;
+    if (this.dirty.has(stripe) || this.flushing.has(stripe)) return undefined;
+    const epoch = this.storeEpoch;
+    const lent = await this.readAhead.lend(stripe, epoch);
+    if (!lent) return undefined;
+    if (epoch !== this.storeEpoch || this.dirty.has(stripe) || this.flushing.has(stripe)) {
+      lent.release();
+      return undefined;
+    }
+    return { data: lent.data.subarray(span.inStripe, span.inStripe + span.bytes), release: lent.release };
+  }
+
   /** Copies the span as the application sees it into `out`: storage (or cache) under flushing and dirty bytes. */
   private async copyStripe(span: StripeSpan, out: Buffer): Promise<void> {
     const stripe = span.stripe;
@@ -343,7 +408,7 @@ export class FileData {
     } finally {
       for (const entry of before) {
         entry.holds--;
-        if (entry.retired && entry.holds === 0) this.edges.buffers?.release(entry.data);
+        if (entry.retired && entry.holds === 0) this.giveBack(entry.data);
       }
     }
   }
@@ -359,7 +424,12 @@ export class FileData {
   /** The entry left dirty and flushing for good: its buffer goes back once no read holds it. */
   private retire(entry: DirtyStripe): void {
     entry.retired = true;
-    if (entry.holds === 0) this.edges.buffers?.release(entry.data);
+    if (entry.holds === 0) this.giveBack(entry.data);
+  }
+
+  /** Returns a stripe buffer to the pool, unless a storage call that was never answered may still read it. */
+  private giveBack(buffer: Buffer): void {
+    if (!this.heldByCalls.has(buffer)) this.edges.buffers?.release(buffer);
   }
 
   /** Copies what storage holds for the stripe from `inStripe` on into `out` (zeros past storedBytes), through the read-ahead cache. */
@@ -451,6 +521,10 @@ export class FileData {
           if (outcome.undo) halfPatched.set(entry, outcome.undo);
         });
       }
+      // In stripe order: a storage node writes each run of consecutive slots
+      // of a call with one pwritev, and the stripes of concurrent sequential
+      // writers (nbdcopy's connections) arrive interleaved.
+      whole.sort((a, b) => a.stripe - b.stripe);
       const datas = await Promise.all(whole.map(async (entry) => {
         if (isFull(entry.ranges, this.geometry.stripeBytes)) return entry.data;
         if (!needsBase(entry.ranges, this.storedBytes - this.geometry.stripeStart(entry.stripe))) {
@@ -470,11 +544,13 @@ export class FileData {
       if (whole.length > 0) {
         const version = await this.edges.versions.next();
         this.storeEpoch++;
+        // Until StripeIo says otherwise, a socket may still read the buffers (the projections are views of them).
+        for (const data of datas) this.heldByCalls.add(data);
         report = await this.edges.io.write(whole.map((entry, i) => ({ stripe: entry.stripe, data: datas[i]!, version })), durable);
+        if (!report.dataHeld) for (const data of datas) this.heldByCalls.delete(data);
       }
     } finally {
-      // StripeIo is done with the bases either way (encoded, or failed before or while encoding).
-      for (const base of bases) this.edges.buffers?.release(base);
+      for (const base of bases) this.giveBack(base);
     }
     this.storeEpoch++;
     const endSeq = ++this.writeSeq;

@@ -26,8 +26,9 @@ export interface ReadAheadEdges {
 /**
  * One read-ahead fetch: a pooled buffer of `stripes` stripes and the budget
  * grant covering it. Both go back once every stripe left the cache and
- * nothing holds the buffer (the fetch still writing into it, or a read
- * copying out of it across an await): a buffer back in the pool may be
+ * nothing holds the buffer (the fetch still writing into it, a read
+ * copying out of it across an await, or a view of it lent until a reply
+ * is written): a buffer back in the pool may be
  * handed out and written at once.
  */
 interface ReadAheadBatch {
@@ -136,6 +137,24 @@ export class ReadAhead {
       return false;
     } finally {
       this.unholdBatch(cached.batch);
+    }
+  }
+
+  /**
+   * The stripe's cached bytes of storage epoch `epoch` once fetched, with
+   * their buffer held until release() (call it once); undefined, with
+   * nothing held, when no such entry exists or its fetch failed.
+   */
+  async lend(stripe: number, epoch: number): Promise<{ data: Buffer; release: () => void } | undefined> {
+    const cached = this.cache.get(stripe);
+    if (!cached || cached.epoch !== epoch) return undefined;
+    const batch = cached.batch;
+    batch.holds++;
+    try {
+      return { data: await cached.ready, release: () => this.unholdBatch(batch) };
+    } catch {
+      this.unholdBatch(batch);
+      return undefined;
     }
   }
 

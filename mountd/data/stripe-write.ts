@@ -12,6 +12,15 @@
  * (writeAcksMin may lower it to k).
  * A slot answering EVERSION holds a newer version than ours, which wins any
  * read anyway: it counts as taken.
+ *
+ * Buffers: for rs, the k data projections are views of the caller's stripe
+ * and the m parity projections consecutive slices of one pooled buffer, so
+ * the codec writes parity in place and nothing is copied (a copy of every
+ * stripe and its parity was a tenth of an NBD server's CPU). A call that was
+ * not answered (deadline, closed connection) may leave its frame queued in
+ * a socket, still to read those bytes: then the parity goes back to no pool,
+ * and the report (or the thrown error's absence of one) tells the caller
+ * that the stripes' buffers must not be reused either.
  */
 import assert from 'node:assert/strict';
 import { MosaicError } from '../../common/errors.js';
@@ -29,6 +38,12 @@ export interface StripeWrite {
 export interface WriteReport {
   /** Some stripe reached fewer than n sids: exportd must queue the file for repair. */
   degraded: boolean;
+  /**
+   * A call carrying the stripes was not answered: a socket may still read
+   * their data buffers, which the caller must never reuse (as when write()
+   * throws).
+   */
+  dataHeld?: boolean;
 }
 
 interface Target {
@@ -66,21 +81,31 @@ export class StripeWriter {
   async write(stripes: readonly StripeWrite[], durable: boolean): Promise<WriteReport> {
     const targets: Target[] = [];
     const pool = this.ctx.options.buffers;
+    const codec = this.ctx.codec;
+    const take = (bytes: number): Buffer => pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes);
+    /** Pooled buffers of this write (parity runs, Mojette projections). */
     const payloads: Buffer[] = [];
+    const systematic = this.ctx.dist.layout.codec === 'rs';
     const encoded = stripes.map((s) => {
-      assert(s.data.length === this.ctx.codec.stripeBytes, `stripe ${s.stripe} holds ${s.data.length} bytes, not ${this.ctx.codec.stripeBytes}`);
-      const projections = Array.from({ length: this.ctx.codec.n }, (_, i) => {
-        const bytes = this.ctx.codec.projectionBytes(i);
-        return pool ? pool.take(bytes) : Buffer.allocUnsafe(bytes);
-      });
-      payloads.push(...projections);
-      return projections;
+      assert(s.data.length === codec.stripeBytes, `stripe ${s.stripe} holds ${s.data.length} bytes, not ${codec.stripeBytes}`);
+      if (!systematic) {
+        const projections = Array.from({ length: codec.n }, (_, i) => take(codec.projectionBytes(i)));
+        payloads.push(...projections);
+        return projections;
+      }
+      // Data projection i is stripe bytes [i * shard, (i + 1) * shard); parity slots lie end to end.
+      const parityBytes = codec.projectionBytes(codec.k);
+      const parity = take(codec.m * parityBytes);
+      payloads.push(parity);
+      return Array.from({ length: codec.n }, (_, i) => (i < codec.k
+        ? s.data.subarray(i * codec.shardBytes, (i + 1) * codec.shardBytes)
+        : parity.subarray((i - codec.k) * parityBytes, (i - codec.k + 1) * parityBytes)));
     });
     // The stripes of a batch encode side by side (rs runs in the thread pool).
-    await Promise.all(stripes.map((s, at) => this.ctx.codec.encode(s.data, encoded[at]!)));
+    await Promise.all(stripes.map((s, at) => codec.encode(s.data, encoded[at]!)));
     stripes.forEach((s, at) => {
       const stripeState: StripeState = { holders: new Set(), tried: new Set(), round: new Set() };
-      for (let i = 0; i < this.ctx.codec.n; i++) {
+      for (let i = 0; i < codec.n; i++) {
         targets.push({ stripe: s.stripe, projection: i, payload: encoded[at]![i]!, version: s.version, sid: undefined, stripeState, retried: false });
       }
     });
@@ -106,7 +131,7 @@ export class StripeWriter {
       }
       if (taken < this.ctx.codec.n) degraded = true;
     }
-    return { degraded };
+    return answered ? { degraded } : { degraded, dataHeld: true };
   }
 
   private placeFirst(t: Target): Sid | undefined {

@@ -67,7 +67,7 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
     }, { readAheadStripes: options.readAheadStripes, flushStripesMax: options.flushStripesMax }, opened.attr.size);
     const sizeBytes = opened.attr.size;
     const device = new MosaicDevice({
-      data, sizeBytes, readOnly, buffers: session.buffers,
+      data, sizeBytes, readOnly,
       space: new StripeSpace(dist, session.space, session.health, { callTimeoutMs: session.options.storageTimeoutMs }),
       commitMeta: async () => {
         const nowMs = Date.now();

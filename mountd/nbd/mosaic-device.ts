@@ -8,11 +8,12 @@
  *    connection to it (the catalog's job): a read sees every completed
  *    write of any connection, and flush() makes them all durable, so
  *    NBD_FLAG_CAN_MULTI_CONN holds;
- *  - reads copy once, from storage's reply or the read-ahead cache into a
- *    pooled reply buffer, which the server gives back once the reply is
- *    written; read-ahead batches one storage call per node over many
- *    stripes, where a client's requests in flight were one call per
- *    stripe and node each;
+ *  - a read inside one read-ahead stripe is answered with a view of the
+ *    read-ahead buffer, held until the reply is written (no copy); others
+ *    copy once, from storage's reply into a pooled reply buffer, which the
+ *    server gives back once the reply is written. Read-ahead batches one
+ *    storage call per node over many stripes, where a client's requests in
+ *    flight were one call per stripe and node each;
  *  - a punch drops the read-ahead stripes of its range afterwards
  *    (FileData.dropReadAhead): none fetched before it is served after it;
  *  - TRIM and WRITE_ZEROES (without NO_HOLE) free the whole stripes of
@@ -30,7 +31,6 @@
  *    mtime reach exportd at flush and at close.
  */
 import { MosaicError } from '../../common/errors.js';
-import type { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { FileData } from '../data/file-data.js';
 import type { BlockDevice, Extent } from './block-device.js';
 import type { StripeSpace } from './stripe-space.js';
@@ -43,8 +43,6 @@ export interface MosaicDeviceParts {
   space: StripeSpace;
   sizeBytes: number;
   readOnly: boolean;
-  /** Where read replies come from and go back to (releaseRead); allocated per read without it. */
-  buffers?: BufferPool;
   /** Tells exportd the file changed (commitWrite: size and mtime). */
   commitMeta: () => Promise<void>;
 }
@@ -57,6 +55,8 @@ export class MosaicDevice implements BlockDevice {
   private readonly written: Uint8Array;
   private readonly zeros: Buffer;
   private changed = false;
+  /** What gives back each buffer read() returned and the server has not released yet. */
+  private readonly lent = new Map<Buffer, () => void>();
 
   private readonly parts: MosaicDeviceParts;
 
@@ -72,19 +72,18 @@ export class MosaicDevice implements BlockDevice {
   }
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    const out = this.parts.buffers?.take(lengthBytes) ?? Buffer.allocUnsafe(lengthBytes);
-    try {
-      const got = await this.parts.data.readInto(offsetBytes, out);
-      if (got !== lengthBytes) throw new MosaicError('EIO', `read ${got} of ${lengthBytes} bytes at ${offsetBytes}: the file is shorter than the device`);
-      return out;
-    } catch (err) {
-      this.releaseRead(out);
-      throw err;
+    const lent = await this.parts.data.readLent(offsetBytes, lengthBytes);
+    if (lent.data.length !== lengthBytes) {
+      lent.release();
+      throw new MosaicError('EIO', `read ${lent.data.length} of ${lengthBytes} bytes at ${offsetBytes}: the file is shorter than the device`);
     }
+    this.lent.set(lent.data, lent.release);
+    return lent.data;
   }
 
   releaseRead(data: Buffer): void {
-    this.parts.buffers?.release(data);
+    this.lent.get(data)?.();
+    this.lent.delete(data);
   }
 
   async write(offsetBytes: number, pieces: readonly Buffer[], fua: boolean): Promise<void> {

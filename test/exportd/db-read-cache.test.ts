@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { openMetadataDb } from '../../exportd/db/metadata-db.js';
 import { ReadCache } from '../../exportd/db/read-cache.js';
+import { randomSeed, seededRandom } from '../../exportd/cluster/random.js';
 
 test('a fill that began before a write is dropped; written values and absences are served', (t) => {
   const cache = new ReadCache(10);
@@ -32,6 +33,36 @@ test('the least recently used key goes first past the bound', (t) => {
   t.truthy(cache.lookup('a'));
   t.is(cache.lookup('b'), undefined);
   t.truthy(cache.lookup('c'));
+});
+
+test('lookups, writes, fills and evictions keep exactly the most recently used keys', (t) => {
+  const seed = randomSeed();
+  t.log(`seed ${seed}`);
+  const random = seededRandom(seed);
+  const entriesMax = 50;
+  const cache = new ReadCache(entriesMax);
+  // The reference: a Map in recency order (delete + set moves a key to the end).
+  const model = new Map<string, Buffer | undefined>();
+  const use = (key: string, value: Buffer | undefined): void => {
+    model.delete(key);
+    model.set(key, value);
+    if (model.size > entriesMax) model.delete(model.keys().next().value!);
+  };
+  for (let step = 0; step < 20_000; step++) {
+    const key = `k${Math.floor(random() * 200)}`;
+    const roll = random();
+    if (roll < 0.5) {
+      const known = model.has(key);
+      t.deepEqual(cache.lookup(key), known ? { value: model.get(key) } : undefined, `step ${step}: lookup ${key}`);
+      if (known) use(key, model.get(key));
+    } else {
+      const value = roll < 0.6 ? undefined : Buffer.from(String(step));
+      if (roll < 0.8) cache.written(key, value);
+      else cache.fill(key, value, cache.writes);
+      use(key, value);
+    }
+  }
+  for (const key of model.keys()) t.deepEqual(cache.lookup(key), { value: model.get(key) });
 });
 
 test('a cached table answers what level holds across commits, deletes and a reopen', async (t) => {

@@ -8,7 +8,9 @@
  * in one directory), lookup+getattr of those names, rename them, unlink them;
  * then readdirplus of a 10,000-entry directory (pages of 1,000).
  * Figures are from one run on a shared 2-core machine: compare rows with each
- * other, not with other runs.
+ * other, not with other runs. `CPU µs/op` is this process's CPU time (user +
+ * system, all threads: the clients' share included) per operation: steadier
+ * than ops/s when other jobs share the cores.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,12 +70,20 @@ function call<A, R>(client: RpcClient, method: MethodSpec<A, R>, args: Omit<A, '
   return client.call(method, { ...args, exportId: 1, caller } as A).then((reply) => reply.result);
 }
 
+interface PhaseResult {
+  ops: number;
+  opsPerSecond: number;
+  syncsPerOp: number;
+  cpuMicrosPerOp: number;
+}
+
 /**
  * Runs `op(client, n)` from every client (one in flight each) for about
  * PHASE_MS or until `limit` operations; returns ops/s and syncs per op.
  */
-async function phase(setup: Setup, limit: number, op: (client: RpcClient, n: number) => Promise<unknown>): Promise<{ ops: number; opsPerSecond: number; syncsPerOp: number }> {
+async function phase(setup: Setup, limit: number, op: (client: RpcClient, n: number) => Promise<unknown>): Promise<PhaseResult> {
   const before = { ...setup.namespace.commitCounters };
+  const cpuBefore = process.cpuUsage();
   let next = 0;
   const start = process.hrtime.bigint();
   const deadline = Date.now() + PHASE_MS;
@@ -81,9 +91,13 @@ async function phase(setup: Setup, limit: number, op: (client: RpcClient, n: num
     while (Date.now() < deadline && next < limit) await op(client, next++);
   }));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
   const after = setup.namespace.commitCounters;
   const committed = after.operations - before.operations;
-  return { ops: next, opsPerSecond: next / seconds, syncsPerOp: committed > 0 ? (after.syncs - before.syncs) / committed : 0 };
+  return {
+    ops: next, opsPerSecond: next / seconds, syncsPerOp: committed > 0 ? (after.syncs - before.syncs) / committed : 0,
+    cpuMicrosPerOp: next > 0 ? (cpu.user + cpu.system) / next : 0,
+  };
 }
 
 export async function run(): Promise<void> {
@@ -95,8 +109,11 @@ export async function run(): Promise<void> {
       try {
         const dir = await call(setup.clients[0]!, ns.mkdir, { parent: setup.root, name: 'work', mode: 0o777 });
         const parent = dir.attr.ino;
-        const row = (operation: string, result: { opsPerSecond: number; syncsPerOp: number; ops: number }): void => {
-          rows.push({ operation, clients: clientCount, sync: sync ? 'durable' : 'no sync', 'ops/s': Math.round(result.opsPerSecond), 'syncs/op': Number(result.syncsPerOp.toFixed(3)), ops: result.ops });
+        const row = (operation: string, result: PhaseResult): void => {
+          rows.push({
+            operation, clients: clientCount, sync: sync ? 'durable' : 'no sync', 'ops/s': Math.round(result.opsPerSecond),
+            'CPU µs/op': Math.round(result.cpuMicrosPerOp), 'syncs/op': Number(result.syncsPerOp.toFixed(3)), ops: result.ops,
+          });
         };
         const created = await phase(setup, Infinity, (client, n) => call(client, ns.mknod, { parent, name: `f${n}`, mode: 0o644, rdev: 0 }));
         row('create (mknod)', created);
@@ -128,11 +145,12 @@ export async function run(): Promise<void> {
         });
         rows.push({
           operation: `readdirplus ${DIR_ENTRIES.toLocaleString('en-US')} entries`, clients: clientCount, sync: sync ? 'durable' : 'no sync',
-          'ops/s': Number(listing.opsPerSecond.toFixed(2)), 'syncs/op': 0, ops: listing.ops,
+          'ops/s': Number(listing.opsPerSecond.toFixed(2)), 'CPU µs/op': Math.round(listing.cpuMicrosPerOp), 'syncs/op': 0, ops: listing.ops,
         });
         rows.push({
           operation: '  = entries/s', clients: clientCount, sync: sync ? 'durable' : 'no sync',
-          'ops/s': Math.round(listing.opsPerSecond * (DIR_ENTRIES + 2)), 'syncs/op': 0, ops: listing.ops * (DIR_ENTRIES + 2),
+          'ops/s': Math.round(listing.opsPerSecond * (DIR_ENTRIES + 2)), 'CPU µs/op': Number((listing.cpuMicrosPerOp / (DIR_ENTRIES + 2)).toFixed(2)),
+          'syncs/op': 0, ops: listing.ops * (DIR_ENTRIES + 2),
         });
         const report = await setup.namespace.fsck();
         if (!report.ok) throw new Error(`fsck after the benchmark: ${report.problems.slice(0, 5).join('; ')}`);

@@ -1,7 +1,8 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { client, echo, fail, sleep, startServer, unregistered } from './helpers.js';
+import { checksum, client, echo, fail, sleep, startServer, unregistered } from './helpers.js';
+import { crc32c } from '../../common/crc32c.js';
 import { MosaicError } from '../../common/errors.js';
 import { MiB } from '../../common/units.js';
 
@@ -42,6 +43,21 @@ test('16 MiB payloads travel both ways byte-exact', async (t) => {
   const reply = await rpc.call(echo, { text: 'big', n: 0 }, { payloads: [big], timeoutMs: 60_000 });
   t.deepEqual(reply.result.payloadBytes, [16 * MiB]);
   t.true(reply.payloads[0]!.equals(Buffer.from(big).reverse()));
+});
+
+test('clients sending frames of every size at once: the server sees each payload intact (it reads all connections into one buffer)', async (t) => {
+  const { address } = await startServer(t);
+  const clients = Array.from({ length: 4 }, () => client(t, address));
+  await Promise.all(clients.map(async (rpc, c) => {
+    await Promise.all(Array.from({ length: 40 }, async (_, i) => {
+      // Sizes from a few bytes to several reads' worth, so frames start and end anywhere in a read.
+      const sizeBytes = [1, 100, 5000, 65_000, 70_000, 300_000][(c + i) % 6]! + i;
+      const payloads = [randomBytes(sizeBytes), randomBytes(i % 3)];
+      // The handler reads the payloads after a wait, when later reads have landed in the server's buffer.
+      const reply = await rpc.call(checksum, { waitMs: i % 4 }, { payloads });
+      t.deepEqual(reply.result.crcs, payloads.map((payload) => crc32c(payload)), `client ${c} call ${i}`);
+    }));
+  }));
 });
 
 test('a call past its deadline fails ETIMEDOUT and the handler sees its signal aborted', async (t) => {

@@ -9,6 +9,7 @@
  */
 import { createCodec } from '../../codec/codec.js';
 import { MosaicError } from '../../common/errors.js';
+import { MiB } from '../../common/units.js';
 import { commitWrite, open, O_RDONLY, O_RDWR, release, reportRepair } from '../../common/protocol/exportd-namespace.js';
 import { FileData } from '../data/file-data.js';
 import { RepairReporter } from '../data/repair-reporter.js';
@@ -20,6 +21,16 @@ import { StripeSpace } from './stripe-space.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+
+/**
+ * Stripe bytes of one flush batch: 4 MiB, for 4+2 with 64 KiB shards 16
+ * stripes and 1 MiB per storaged call (FileData's default, 1 MiB, is sized
+ * for FUSE's one 128 KiB request at a time). NBD clients keep many MiB of
+ * writes in flight, so full batches come at once, and storaged's per-call
+ * costs fall by 4: nbdcopy of 256 MiB, A/B/A/B, six storaged 4.1-5.4 ->
+ * 2.2-3.4 s of CPU per GiB, the server 4.0-4.8 -> 3.5-4.0.
+ */
+const FLUSH_BATCH_BYTES_MAX = 4 * MiB;
 
 export interface BlockFileOptions {
   readOnly: boolean;
@@ -64,7 +75,7 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
     const data = new FileData({
       io, versions, budget: session.budget, buffers: session.buffers,
       reportRepair: () => repairs.report('degraded-write'),
-    }, { readAheadStripes: options.readAheadStripes, flushStripesMax: options.flushStripesMax }, opened.attr.size);
+    }, { readAheadStripes: options.readAheadStripes, flushStripesMax: options.flushStripesMax, flushBatchBytesMax: FLUSH_BATCH_BYTES_MAX }, opened.attr.size);
     const sizeBytes = opened.attr.size;
     const device = new MosaicDevice({
       data, sizeBytes, readOnly,

@@ -83,7 +83,9 @@ export class DeletionWorker {
   readonly counters: DeletionCounters = { finished: 0, callsOk: 0, callsFailed: 0 };
 
   constructor(options: DeletionWorkerOptions) {
-    this.options = { pollIntervalMs: 500, retryMinMs: 500, retryMaxMs: 30_000, tasksMax: 256, callTimeoutMs: 10_000, ...options };
+    // tasksMax: a round's deletes fill one deleteMany per sid, so a round each pollIntervalMs frees up to
+    // ~2,000 files/s (256 held freed 512/s: fewer than a mount unlinks, so a burst's space came back late).
+    this.options = { pollIntervalMs: 500, retryMinMs: 500, retryMaxMs: 30_000, tasksMax: STORAGED_LIMITS.deleteFilesMax, callTimeoutMs: 10_000, ...options };
     this.loop = new PollLoop({ name: 'deletion worker', pollIntervalMs: this.options.pollIntervalMs, logger: this.options.logger, round: () => this.runRound() });
   }
 

@@ -34,6 +34,11 @@
 //    kernel falls back as it does for a 7.19 daemon; the layouts of every
 //    request and reply libfuse 2.9 implements are the same. libfuse then
 //    accepts max_write up to 1 MiB (it caps max_write at the buffer size).
+//    The same channel gives directories and files with one name the entry
+//    timeout as attribute timeout where libfuse gave 0 (attr_timeout=0, kept
+//    for files with several names: libfuse gives each name its own kernel
+//    inode, so only asking each time keeps nlink/mode right on all of them);
+//    without it the kernel asked getattr of every directory of every path.
 // Idempotent: each patch is applied once (recognised by its marker: a patch
 // whose text changes needs a new marker, or a fresh `npm ci`), and the
 // addon is rebuilt only when the built one does not match the source (a stamp
@@ -116,12 +121,90 @@ struct fuse_native_init_out {
   uint32_t time_gran; uint16_t max_pages; uint16_t map_alignment; uint32_t unused[8];
 };
 
+// Opcodes whose replies carry attributes: entry replies (fuse_entry_out first) and attr replies (fuse_attr_out).
+#define FUSE_NATIVE_OP_LOOKUP 1
+#define FUSE_NATIVE_OP_GETATTR 3
+#define FUSE_NATIVE_OP_SETATTR 4
+#define FUSE_NATIVE_OP_SYMLINK 6
+#define FUSE_NATIVE_OP_MKNOD 8
+#define FUSE_NATIVE_OP_MKDIR 9
+#define FUSE_NATIVE_OP_LINK 13
+#define FUSE_NATIVE_OP_CREATE 35
+#define FUSE_NATIVE_NOTIFY_INVAL_INODE 2
+#define FUSE_NATIVE_PENDING_SLOTS 256
+// Offsets in fuse_entry_out (after nodeid, generation, entry_valid) and fuse_attr_out, then in fuse_attr.
+#define FUSE_NATIVE_ENTRY_ATTR_VALID 24
+#define FUSE_NATIVE_ENTRY_ATTR 40
+#define FUSE_NATIVE_ENTRY_BYTES 128
+#define FUSE_NATIVE_ATTR_OUT_ATTR 16
+#define FUSE_NATIVE_ATTR_OUT_BYTES 104
+#define FUSE_NATIVE_FATTR_MODE 60
+#define FUSE_NATIVE_FATTR_NLINK 64
+
 typedef struct {
   uint64_t init_unique;
   uint32_t kernel_major;
   uint32_t kernel_minor;
   uint32_t kernel_flags;
+  // Requests in flight whose replies carry attributes, by unique (a slot another request took is just missed).
+  pthread_mutex_t pending_lock;
+  uint64_t pending_unique[FUSE_NATIVE_PENDING_SLOTS];
+  uint32_t pending_opcode[FUSE_NATIVE_PENDING_SLOTS];
+  uint64_t pending_link_source[FUSE_NATIVE_PENDING_SLOTS];
+  // libfuse's entry_timeout, as its entry replies carry it.
+  uint64_t entry_valid;
+  uint32_t entry_valid_nsec;
 } fuse_native_wide_t;
+
+static int fuse_native_has_attrs (uint32_t opcode) {
+  switch (opcode) {
+    case FUSE_NATIVE_OP_LOOKUP: case FUSE_NATIVE_OP_GETATTR: case FUSE_NATIVE_OP_SETATTR: case FUSE_NATIVE_OP_SYMLINK:
+    case FUSE_NATIVE_OP_MKNOD: case FUSE_NATIVE_OP_MKDIR: case FUSE_NATIVE_OP_LINK: case FUSE_NATIVE_OP_CREATE:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static uint32_t fuse_native_take_pending (fuse_native_wide_t *w, uint64_t unique, uint64_t *link_source) {
+  size_t slot = (unique >> 1) % FUSE_NATIVE_PENDING_SLOTS;
+  uint32_t opcode = 0;
+  pthread_mutex_lock(&w->pending_lock);
+  if (w->pending_unique[slot] == unique) {
+    opcode = w->pending_opcode[slot];
+    *link_source = w->pending_link_source[slot];
+    w->pending_unique[slot] = 0;
+  }
+  pthread_mutex_unlock(&w->pending_lock);
+  return opcode;
+}
+
+// Directories (never hard-linked) and files with one name get libfuse's entry_timeout as their attribute
+// timeout where libfuse gave 0 (attr_timeout=0). Files with several names keep 0: libfuse gives each name
+// its own kernel inode, and only asking each time keeps nlink, mode and owner right on all of them. A file
+// gaining a name through this mount loses its cached attributes before the link returns (see send).
+static void fuse_native_cache_attrs (fuse_native_wide_t *w, uint32_t opcode, char *reply, size_t bytes) {
+  int entry = opcode != FUSE_NATIVE_OP_GETATTR && opcode != FUSE_NATIVE_OP_SETATTR;
+  if (bytes < (entry ? FUSE_NATIVE_ENTRY_BYTES : FUSE_NATIVE_ATTR_OUT_BYTES)) return;
+  char *valid = reply + (entry ? FUSE_NATIVE_ENTRY_ATTR_VALID : 0);
+  char *attr = reply + (entry ? FUSE_NATIVE_ENTRY_ATTR : FUSE_NATIVE_ATTR_OUT_ATTR);
+  uint64_t nodeid, attr_valid;
+  uint32_t attr_valid_nsec, mode, nlink;
+  memcpy(&nodeid, reply, 8);
+  memcpy(&attr_valid, valid, 8);
+  memcpy(&attr_valid_nsec, valid + (entry ? 12 : 8), 4);
+  memcpy(&mode, attr + FUSE_NATIVE_FATTR_MODE, 4);
+  memcpy(&nlink, attr + FUSE_NATIVE_FATTR_NLINK, 4);
+  if (entry) {
+    if (nodeid == 0) return;
+    memcpy(&w->entry_valid, reply + 16, 8);
+    memcpy(&w->entry_valid_nsec, reply + 32, 4);
+  }
+  if (attr_valid != 0 || attr_valid_nsec != 0) return;
+  if (!S_ISDIR(mode) && nlink != 1) return;
+  memcpy(valid, &w->entry_valid, 8);
+  memcpy(valid + (entry ? 12 : 8), &w->entry_valid_nsec, 4);
+}
 
 static int fuse_native_wide_receive (struct fuse_chan **chp, char *buf, size_t size) {
   struct fuse_chan *ch = *chp;
@@ -146,6 +229,18 @@ static int fuse_native_wide_receive (struct fuse_chan **chp, char *buf, size_t s
     return -EIO;
   }
   struct fuse_native_in_header *in = (struct fuse_native_in_header *) buf;
+  if (fuse_native_has_attrs(in->opcode)) {
+    fuse_native_wide_t *w = fuse_chan_data(ch);
+    size_t slot = (in->unique >> 1) % FUSE_NATIVE_PENDING_SLOTS;
+    uint64_t link_source = 0;
+    // fuse_link_in: the node id of the name linked to.
+    if (in->opcode == FUSE_NATIVE_OP_LINK && (size_t) res >= sizeof(*in) + 8) memcpy(&link_source, in + 1, 8);
+    pthread_mutex_lock(&w->pending_lock);
+    w->pending_unique[slot] = in->unique;
+    w->pending_opcode[slot] = in->opcode;
+    w->pending_link_source[slot] = link_source;
+    pthread_mutex_unlock(&w->pending_lock);
+  }
   if (in->opcode == FUSE_NATIVE_OP_INIT && (size_t) res >= sizeof(*in) + sizeof(struct fuse_native_init_in)) {
     struct fuse_native_init_in *init = (struct fuse_native_init_in *) (in + 1);
     fuse_native_wide_t *w = fuse_chan_data(ch);
@@ -164,6 +259,19 @@ static int fuse_native_wide_send (struct fuse_chan *ch, const struct iovec iov[]
   struct fuse_native_out_header header;
   struct fuse_native_init_out init;
   struct iovec widened[2];
+  if (out->error == 0 && count == 2) {
+    uint64_t link_source = 0;
+    uint32_t opcode = fuse_native_take_pending(w, out->unique, &link_source);
+    if (opcode != 0) fuse_native_cache_attrs(w, opcode, iov[1].iov_base, iov[1].iov_len);
+    // libfuse gave the new name its own node: the kernel would keep the old name's attributes (nlink 1)
+    // until they expire. FUSE_NOTIFY_INVAL_INODE (offset -1: attributes only) before the reply drops them.
+    if (link_source != 0) {
+      struct { struct fuse_native_out_header header; uint64_t nodeid; int64_t offset; int64_t length; } inval = {
+        { sizeof(inval), FUSE_NATIVE_NOTIFY_INVAL_INODE, 0 }, link_source, -1, 0,
+      };
+      if (write(fuse_chan_fd(ch), &inval, sizeof(inval)) == -1 && errno != ENOENT) perror("fuse: invalidating a linked inode");
+    }
+  }
   // libfuse's INIT reply: a 7.19 fuse_init_out (24 bytes) after the header.
   if (w->init_unique != 0 && out->unique == w->init_unique && out->error == 0 && count == 2 && iov[1].iov_len == 24 &&
       w->kernel_major == 7 && w->kernel_minor >= 28) {
@@ -193,8 +301,10 @@ static int fuse_native_wide_send (struct fuse_chan *ch, const struct iovec iov[]
 
 static void fuse_native_wide_destroy (struct fuse_chan *ch) {
   int fd = fuse_chan_fd(ch);
+  fuse_native_wide_t *w = fuse_chan_data(ch);
   if (fd != -1) close(fd);
-  free(fuse_chan_data(ch));
+  pthread_mutex_destroy(&w->pending_lock);
+  free(w);
 }
 
 static struct fuse_chan_ops fuse_native_wide_ops = {
@@ -206,10 +316,13 @@ static struct fuse_chan_ops fuse_native_wide_ops = {
 // Replaces fuse_mount's channel by a wide one on a dup of its fd; keeps the narrow one if that fails.
 static struct fuse_chan *fuse_native_wide_chan (struct fuse_chan *narrow) {
   fuse_native_wide_t *w = calloc(1, sizeof(fuse_native_wide_t));
-  int fd = w == NULL ? -1 : dup(fuse_chan_fd(narrow));
+  if (w == NULL) return narrow;
+  pthread_mutex_init(&w->pending_lock, NULL);
+  int fd = dup(fuse_chan_fd(narrow));
   struct fuse_chan *ch = fd < 0 ? NULL : fuse_chan_new(&fuse_native_wide_ops, fd, FUSE_NATIVE_WIDE_BUFFER_BYTES, w);
   if (ch == NULL) {
     if (fd >= 0) close(fd);
+    pthread_mutex_destroy(&w->pending_lock);
     free(w);
     return narrow;
   }
@@ -303,7 +416,7 @@ const PATCHES = [
     name: 'wide channel',
     from: 'NAPI_METHOD(fuse_native_mount) {\n',
     to: `${WIDE_CHANNEL}NAPI_METHOD(fuse_native_mount) {\n`,
-    marker: 'static struct fuse_chan *fuse_native_wide_chan',
+    marker: 'static void fuse_native_cache_attrs',
   },
   {
     name: 'wide channel use',

@@ -43,13 +43,16 @@
  *    the kernel's current time.
  *  - The caller: fuse-native passes no uid/gid/pid; the same patch exposes
  *    fuse_get_context()'s through a getter (request-caller.ts).
- *  - Timeouts are global (entry_timeout, attr_timeout, negative_timeout):
- *    the high-level API has no per-inode timeout and fuse-native exposes no
- *    invalidation (fuse_invalidate is a no-op in 2.9; the low-level notify
- *    calls are not bound). Since libfuse gives each hard-link name its own
- *    node, only attr_timeout=0 keeps st_nlink/mode right on every name; the
- *    kernel then asks getattr on each stat, which our own attribute cache
- *    answers.
+ *  - Timeouts are global in libfuse (entry_timeout, attr_timeout,
+ *    negative_timeout): the high-level API has no per-inode timeout and
+ *    fuse-native exposes no invalidation (fuse_invalidate is a no-op in 2.9;
+ *    the low-level notify calls are not bound). Since libfuse gives each
+ *    hard-link name its own node, only attr_timeout=0 keeps st_nlink/mode
+ *    right on every name. Our patched channel (scripts/patch-fuse-native.mjs)
+ *    therefore raises a 0 attribute timeout to the entry timeout in replies
+ *    about directories and files with one name, and leaves files with
+ *    several names at 0: the kernel asks getattr for those on each stat
+ *    (our own attribute cache answers), not for every directory of a path.
  *  - readdir returns the whole directory in one call (names plus optional
  *    stats, offset 0: libfuse buffers it); with use_ino the stats give d_ino
  *    and d_type. No readdirplus in FUSE 2.9. Names are cut at 1024 bytes by

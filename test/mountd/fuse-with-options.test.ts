@@ -1,19 +1,24 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, mkdir, writeFile, readFile, open, utimes, stat } from 'node:fs/promises';
+import { link, mkdtemp, rm, mkdir, writeFile, readFile, open, utimes, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_FUSE_MOUNT_OPTIONS, FUSE_WRITE_REQUEST_BYTES_MAX, mountFuse, optionsString, type FuseMountOptions } from '../../mountd/fuse/fuse-with-options.js';
 import { passthroughOps, type PassthroughLog } from './helpers/passthrough.js';
 import { MiB } from '../../common/units.js';
 
+/**
+ * Mounts a passthrough in this process. Tests that use it run serially: the test's own fs calls on the
+ * mount and the passthrough's fs calls below it share libuv's four threads, and four mounted tests at
+ * once would hold all four in syscalls waiting for handlers that need one.
+ */
 async function withPassthrough(options: Partial<FuseMountOptions>, body: (mnt: string, log: PassthroughLog) => Promise<void>, readHoldMs = 0): Promise<void> {
   const base = await mkdtemp(join(tmpdir(), 'mosaic-fuse-'));
   const root = join(base, 'root');
   const mnt = join(base, 'mnt');
   await mkdir(root);
   await mkdir(mnt);
-  const log: PassthroughLog = { writeBytes: [], readBytes: [], readsInFlightMax: 0, utimens: [], fsync: [] };
+  const log: PassthroughLog = { writeBytes: [], readBytes: [], readsInFlightMax: 0, getattrPaths: [], utimens: [], fsync: [] };
   const mount = await mountFuse(mnt, passthroughOps(root, log, readHoldMs), { ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options });
   try {
     await body(mnt, log);
@@ -46,7 +51,7 @@ test('optionsString refuses values that would inject options or overflow', (t) =
   }
 });
 
-test('big_writes and wide requests reach libfuse: 1 MiB writes instead of 4 KiB', async (t) => {
+test.serial('big_writes and wide requests reach libfuse: 1 MiB writes instead of 4 KiB', async (t) => {
   const largest: Record<string, number> = {};
   for (const [name, writeRequestBytesMax] of [['default', 0], ['big', FUSE_WRITE_REQUEST_BYTES_MAX]] as const) {
     await withPassthrough({ writeRequestBytesMax }, async (mnt, log) => {
@@ -63,7 +68,7 @@ test('big_writes and wide requests reach libfuse: 1 MiB writes instead of 4 KiB'
   t.is(largest.big, FUSE_WRITE_REQUEST_BYTES_MAX);
 });
 
-test('an O_DIRECT read of 4 MiB arrives as 1 MiB requests in flight together (FUSE_MAX_PAGES, FUSE_ASYNC_DIO)', async (t) => {
+test.serial('an O_DIRECT read of 4 MiB arrives as 1 MiB requests in flight together (FUSE_MAX_PAGES, FUSE_ASYNC_DIO)', async (t) => {
   await withPassthrough({}, async (mnt, log) => {
     await writeFile(join(mnt, 'f'), pattern);
     log.readBytes.length = 0;
@@ -76,7 +81,30 @@ test('an O_DIRECT read of 4 MiB arrives as 1 MiB requests in flight together (FU
   }, 200);
 });
 
-test('fuse-native quirks: fsync arguments and utimens milliseconds are as documented', async (t) => {
+test.serial('attr_timeout=0 holds for files with several names only: directories and one-name files are cached like names', async (t) => {
+  // entry_timeout 600 s: nothing below may expire while the test runs.
+  await withPassthrough({ entryTimeoutS: 600, attrTimeoutS: 0 }, async (mnt, log) => {
+    await mkdir(join(mnt, 'd'));
+    await writeFile(join(mnt, 'd', 'one'), 'x');
+    await writeFile(join(mnt, 'd', 'two'), 'y');
+    await link(join(mnt, 'd', 'two'), join(mnt, 'd', 'two-again'));
+    for (const name of ['one', 'two', 'two-again']) await stat(join(mnt, 'd', name));
+    log.getattrPaths.length = 0;
+    for (let i = 0; i < 3; i++) {
+      for (const name of ['one', 'two', 'two-again']) await stat(join(mnt, 'd', name));
+    }
+    const asked = (path: string) => log.getattrPaths.filter((p) => p === path).length;
+    t.is(asked('/d'), 0);
+    t.is(asked('/d/one'), 0);
+    t.is(asked('/d/two'), 3);
+    t.is(asked('/d/two-again'), 3);
+    // The one-name file gains a name through the mount: the kernel drops its cached attributes, nlink is 2 at once.
+    await link(join(mnt, 'd', 'one'), join(mnt, 'd', 'one-again'));
+    t.is((await stat(join(mnt, 'd', 'one'))).nlink, 2);
+  });
+});
+
+test.serial('fuse-native quirks: fsync arguments and utimens milliseconds are as documented', async (t) => {
   await withPassthrough({}, async (mnt, log) => {
     const file = join(mnt, 'f');
     await writeFile(file, 'x');

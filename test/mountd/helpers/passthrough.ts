@@ -1,8 +1,8 @@
 /**
  * A minimal fuse-native passthrough over a local directory, for tests of the
  * FUSE adapter's options and of fuse-native's quirks: every handler records
- * what it received (read and write sizes, reads in flight at once, utimens
- * and fsync arguments) and forwards to the local file. Async fs only: the
+ * what it received (read and write sizes, reads in flight at once, getattr
+ * paths, utimens and fsync arguments) and forwards to the local file. Async fs only: the
  * handlers run on the test's main thread.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
@@ -14,6 +14,7 @@ export interface PassthroughLog {
   writeBytes: number[];
   readBytes: number[];
   readsInFlightMax: number;
+  getattrPaths: string[];
   utimens: { path: string; atimeMs: number; mtimeMs: number }[];
   fsync: { path: string; datasync: number; fd: number }[];
 }
@@ -41,7 +42,10 @@ export function passthroughOps(root: string, log: PassthroughLog, readHoldMs = 0
     return handle.fd;
   };
   return {
-    getattr: (path, cb) => run(fs.lstat(at(path)).then(toStat), cb),
+    getattr: (path, cb) => {
+      log.getattrPaths.push(path);
+      run(fs.lstat(at(path)).then(toStat), cb);
+    },
     fgetattr: (path, _fd, cb) => run(fs.lstat(at(path)).then(toStat), cb),
     readdir: (path, cb) => run(fs.readdir(at(path)), cb),
     // Without O_DIRECT: fuse-native's buffers are not aligned as the local file system would need.
@@ -81,5 +85,6 @@ export function passthroughOps(root: string, log: PassthroughLog, readHoldMs = 0
     mkdir: (path, mode, cb) => run(fs.mkdir(at(path), mode), cb),
     rmdir: (path, cb) => run(fs.rmdir(at(path)), cb),
     rename: (src, dest, cb) => run(fs.rename(at(src), at(dest)), cb),
+    link: (src, dest, cb) => run(fs.link(at(src), at(dest)), cb),
   };
 }

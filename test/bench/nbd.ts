@@ -3,9 +3,11 @@
  * nbdserver` on a local 6-node 4+2 cluster against `nbdkit file` serving a
  * plain local file (the NBD ceiling on this machine), in the same run:
  *   - sequential write: nbdcopy of a random image (256 MiB; 64 MiB with
- *     --quick) into the export, timed to nbdcopy's exit (it flushes at the
- *     end, so the bytes are durable: fdatasync for nbdkit, a durable flush
- *     of every stripe for Mosaic);
+ *     --quick) into the export, timed to nbdcopy's exit; `--flush` makes it
+ *     send NBD_CMD_FLUSH at the end (nbdcopy does not by default), so the
+ *     bytes are durable: fdatasync for nbdkit, a durable flush of every
+ *     stripe for Mosaic, whose write-back would otherwise still be leaving
+ *     after nbdcopy exits;
  *   - sequential read: page cache dropped (root), nbdcopy of the export to
  *     null:;
  *   - 4 KiB random read and write IOPS: fio's nbd engine, iodepth 16,
@@ -164,7 +166,7 @@ function phase(text: string): void {
 
 async function measure(server: Server, image: string, sizeBytes: number, fioSeconds: number): Promise<Measures> {
   phase(`${server.uri}: sequential write`);
-  const writeS = await timed(() => must('nbdcopy', [image, server.uri]));
+  const writeS = await timed(() => must('nbdcopy', ['--flush', image, server.uri]));
   await dropCaches();
   phase(`${server.uri}: sequential read`);
   const readS = await timed(() => must('nbdcopy', [server.uri, 'null:']));
@@ -260,7 +262,7 @@ export async function run_(args: string[]): Promise<void> {
       const profDir = join(work, 'prof');
       const profiled = await startMosaic(config, ['--cpu-prof', '--cpu-prof-dir', profDir]);
       servers.push(profiled);
-      const seconds = await timed(() => must('nbdcopy', [image, profiled.uri]));
+      const seconds = await timed(() => must('nbdcopy', ['--flush', image, profiled.uri]));
       await profiled.stop();
       servers.splice(servers.indexOf(profiled), 1);
       const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));

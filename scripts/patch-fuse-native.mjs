@@ -39,6 +39,9 @@
 //    for files with several names: libfuse gives each name its own kernel
 //    inode, so only asking each time keeps nlink/mode right on all of them);
 //    without it the kernel asked getattr of every directory of every path.
+//    And a writable O_DIRECT open is answered with FOPEN_DIRECT_IO |
+//    FOPEN_PARALLEL_DIRECT_WRITES, so its writes are not serialised by the
+//    inode lock.
 // Idempotent: each patch is applied once (recognised by its marker: a patch
 // whose text changes needs a new marker, or a fresh `npm ci`), and the
 // addon is rebuilt only when the built one does not match the source (a stamp
@@ -129,8 +132,17 @@ struct fuse_native_init_out {
 #define FUSE_NATIVE_OP_MKNOD 8
 #define FUSE_NATIVE_OP_MKDIR 9
 #define FUSE_NATIVE_OP_LINK 13
+#define FUSE_NATIVE_OP_OPEN 14
 #define FUSE_NATIVE_OP_CREATE 35
 #define FUSE_NATIVE_NOTIFY_INVAL_INODE 2
+#define FUSE_NATIVE_FOPEN_DIRECT_IO (1u << 0)
+// O_DIRECT needs _GNU_SOURCE before the first system header; its value differs by architecture.
+#if defined(__aarch64__) || defined(__arm__)
+#define FUSE_NATIVE_O_DIRECT 0200000
+#else
+#define FUSE_NATIVE_O_DIRECT 040000
+#endif
+#define FUSE_NATIVE_FOPEN_PARALLEL_DIRECT_WRITES (1u << 6)
 #define FUSE_NATIVE_PENDING_SLOTS 256
 // Offsets in fuse_entry_out (after nodeid, generation, entry_valid) and fuse_attr_out, then in fuse_attr.
 #define FUSE_NATIVE_ENTRY_ATTR_VALID 24
@@ -140,6 +152,8 @@ struct fuse_native_init_out {
 #define FUSE_NATIVE_ATTR_OUT_BYTES 104
 #define FUSE_NATIVE_FATTR_MODE 60
 #define FUSE_NATIVE_FATTR_NLINK 64
+// fuse_open_out.open_flags, alone (OPEN) or after a fuse_entry_out (CREATE).
+#define FUSE_NATIVE_OPEN_OUT_FLAGS 8
 
 typedef struct {
   uint64_t init_unique;
@@ -151,28 +165,31 @@ typedef struct {
   uint64_t pending_unique[FUSE_NATIVE_PENDING_SLOTS];
   uint32_t pending_opcode[FUSE_NATIVE_PENDING_SLOTS];
   uint64_t pending_link_source[FUSE_NATIVE_PENDING_SLOTS];
+  uint8_t pending_direct[FUSE_NATIVE_PENDING_SLOTS];
   // libfuse's entry_timeout, as its entry replies carry it.
   uint64_t entry_valid;
   uint32_t entry_valid_nsec;
 } fuse_native_wide_t;
 
-static int fuse_native_has_attrs (uint32_t opcode) {
+static int fuse_native_tracked (uint32_t opcode) {
   switch (opcode) {
     case FUSE_NATIVE_OP_LOOKUP: case FUSE_NATIVE_OP_GETATTR: case FUSE_NATIVE_OP_SETATTR: case FUSE_NATIVE_OP_SYMLINK:
     case FUSE_NATIVE_OP_MKNOD: case FUSE_NATIVE_OP_MKDIR: case FUSE_NATIVE_OP_LINK: case FUSE_NATIVE_OP_CREATE:
+    case FUSE_NATIVE_OP_OPEN:
       return 1;
     default:
       return 0;
   }
 }
 
-static uint32_t fuse_native_take_pending (fuse_native_wide_t *w, uint64_t unique, uint64_t *link_source) {
+static uint32_t fuse_native_take_pending (fuse_native_wide_t *w, uint64_t unique, uint64_t *link_source, int *direct) {
   size_t slot = (unique >> 1) % FUSE_NATIVE_PENDING_SLOTS;
   uint32_t opcode = 0;
   pthread_mutex_lock(&w->pending_lock);
   if (w->pending_unique[slot] == unique) {
     opcode = w->pending_opcode[slot];
     *link_source = w->pending_link_source[slot];
+    *direct = w->pending_direct[slot];
     w->pending_unique[slot] = 0;
   }
   pthread_mutex_unlock(&w->pending_lock);
@@ -184,6 +201,7 @@ static uint32_t fuse_native_take_pending (fuse_native_wide_t *w, uint64_t unique
 // its own kernel inode, and only asking each time keeps nlink, mode and owner right on all of them. A file
 // gaining a name through this mount loses its cached attributes before the link returns (see send).
 static void fuse_native_cache_attrs (fuse_native_wide_t *w, uint32_t opcode, char *reply, size_t bytes) {
+  if (opcode == FUSE_NATIVE_OP_OPEN) return;
   int entry = opcode != FUSE_NATIVE_OP_GETATTR && opcode != FUSE_NATIVE_OP_SETATTR;
   if (bytes < (entry ? FUSE_NATIVE_ENTRY_BYTES : FUSE_NATIVE_ATTR_OUT_BYTES)) return;
   char *valid = reply + (entry ? FUSE_NATIVE_ENTRY_ATTR_VALID : 0);
@@ -229,16 +247,19 @@ static int fuse_native_wide_receive (struct fuse_chan **chp, char *buf, size_t s
     return -EIO;
   }
   struct fuse_native_in_header *in = (struct fuse_native_in_header *) buf;
-  if (fuse_native_has_attrs(in->opcode)) {
+  if (fuse_native_tracked(in->opcode)) {
     fuse_native_wide_t *w = fuse_chan_data(ch);
     size_t slot = (in->unique >> 1) % FUSE_NATIVE_PENDING_SLOTS;
     uint64_t link_source = 0;
-    // fuse_link_in: the node id of the name linked to.
+    uint32_t open_flags = 0;
+    // fuse_link_in: the node id of the name linked to; fuse_open_in and fuse_create_in: the open(2) flags first.
     if (in->opcode == FUSE_NATIVE_OP_LINK && (size_t) res >= sizeof(*in) + 8) memcpy(&link_source, in + 1, 8);
+    if ((in->opcode == FUSE_NATIVE_OP_OPEN || in->opcode == FUSE_NATIVE_OP_CREATE) && (size_t) res >= sizeof(*in) + 4) memcpy(&open_flags, in + 1, 4);
     pthread_mutex_lock(&w->pending_lock);
     w->pending_unique[slot] = in->unique;
     w->pending_opcode[slot] = in->opcode;
     w->pending_link_source[slot] = link_source;
+    w->pending_direct[slot] = (open_flags & FUSE_NATIVE_O_DIRECT) != 0 && (open_flags & O_ACCMODE) != O_RDONLY;
     pthread_mutex_unlock(&w->pending_lock);
   }
   if (in->opcode == FUSE_NATIVE_OP_INIT && (size_t) res >= sizeof(*in) + sizeof(struct fuse_native_init_in)) {
@@ -261,8 +282,20 @@ static int fuse_native_wide_send (struct fuse_chan *ch, const struct iovec iov[]
   struct iovec widened[2];
   if (out->error == 0 && count == 2) {
     uint64_t link_source = 0;
-    uint32_t opcode = fuse_native_take_pending(w, out->unique, &link_source);
+    int direct = 0;
+    uint32_t opcode = fuse_native_take_pending(w, out->unique, &link_source, &direct);
     if (opcode != 0) fuse_native_cache_attrs(w, opcode, iov[1].iov_base, iov[1].iov_len);
+    // A writable O_DIRECT open bypasses the page cache anyway: in direct-io mode with parallel direct writes
+    // the kernel no longer takes the inode lock exclusively for each write, so O_DIRECT writes (AIO queues,
+    // several writers) reach us together instead of one at a time. Read-only opens stay as they are: in
+    // direct-io mode a synchronous read larger than a request would send its requests one at a time.
+    size_t open_out = opcode == FUSE_NATIVE_OP_CREATE ? FUSE_NATIVE_ENTRY_BYTES : 0;
+    if (direct && iov[1].iov_len >= open_out + 16) {
+      uint32_t flags;
+      memcpy(&flags, (char *) iov[1].iov_base + open_out + FUSE_NATIVE_OPEN_OUT_FLAGS, 4);
+      flags |= FUSE_NATIVE_FOPEN_DIRECT_IO | FUSE_NATIVE_FOPEN_PARALLEL_DIRECT_WRITES;
+      memcpy((char *) iov[1].iov_base + open_out + FUSE_NATIVE_OPEN_OUT_FLAGS, &flags, 4);
+    }
     // libfuse gave the new name its own node: the kernel would keep the old name's attributes (nlink 1)
     // until they expire. FUSE_NOTIFY_INVAL_INODE (offset -1: attributes only) before the reply drops them.
     if (link_source != 0) {

@@ -12,14 +12,14 @@ import { MiB } from '../../common/units.js';
  * mount and the passthrough's fs calls below it share libuv's four threads, and four mounted tests at
  * once would hold all four in syscalls waiting for handlers that need one.
  */
-async function withPassthrough(options: Partial<FuseMountOptions>, body: (mnt: string, log: PassthroughLog) => Promise<void>, readHoldMs = 0): Promise<void> {
+async function withPassthrough(options: Partial<FuseMountOptions>, body: (mnt: string, log: PassthroughLog) => Promise<void>, holdMs = 0): Promise<void> {
   const base = await mkdtemp(join(tmpdir(), 'mosaic-fuse-'));
   const root = join(base, 'root');
   const mnt = join(base, 'mnt');
   await mkdir(root);
   await mkdir(mnt);
-  const log: PassthroughLog = { writeBytes: [], readBytes: [], readsInFlightMax: 0, getattrPaths: [], utimens: [], fsync: [] };
-  const mount = await mountFuse(mnt, passthroughOps(root, log, readHoldMs), { ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options });
+  const log: PassthroughLog = { writeBytes: [], readBytes: [], readsInFlightMax: 0, writesInFlightMax: 0, getattrPaths: [], utimens: [], fsync: [] };
+  const mount = await mountFuse(mnt, passthroughOps(root, log, holdMs), { ...DEFAULT_FUSE_MOUNT_OPTIONS, ...options });
   try {
     await body(mnt, log);
   } finally {
@@ -78,6 +78,32 @@ test.serial('an O_DIRECT read of 4 MiB arrives as 1 MiB requests in flight toget
     t.deepEqual(log.readBytes, [MiB, MiB, MiB, MiB]);
     // Each read is held 200 ms: sent one after another, they would never overlap.
     t.true(log.readsInFlightMax > 1, `at most ${log.readsInFlightMax} read in flight`);
+  }, 200);
+});
+
+test.serial('O_DIRECT writes of several threads to one file are in flight together (FOPEN_PARALLEL_DIRECT_WRITES)', async (t) => {
+  await withPassthrough({}, async (mnt, log) => {
+    await writeFile(join(mnt, 'f'), pattern);
+    log.writesInFlightMax = 0;
+    // Four threads, each one aligned 64 KiB pwrite inside the file (parallel direct writes stop at EOF).
+    const out = await new Promise<string>((resolve, reject) => execFile('python3', ['-c', `
+import mmap, os, sys, threading
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DIRECT)
+def write(i):
+    buf = mmap.mmap(-1, 65536)
+    buf.write(bytes([i + 1]) * 65536)
+    os.pwrite(fd, buf, i * 1048576)
+threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+for th in threads: th.start()
+for th in threads: th.join()
+print('ok')
+`, join(mnt, 'f')], (err, stdout) => (err ? reject(err) : resolve(stdout))));
+    t.is(out.trim(), 'ok');
+    const back = await readFile(join(mnt, 'f'));
+    for (let i = 0; i < 4; i++) t.true(back.subarray(i * MiB, i * MiB + 65536).equals(Buffer.alloc(65536, i + 1)), `write ${i}`);
+    t.true(back.subarray(65536, MiB).equals(pattern.subarray(65536, MiB)));
+    // Each write is held 200 ms: under the inode lock they would reach us one at a time.
+    t.true(log.writesInFlightMax > 1, `at most ${log.writesInFlightMax} write in flight`);
   }, 200);
 });
 

@@ -1,8 +1,8 @@
 /**
  * A minimal fuse-native passthrough over a local directory, for tests of the
  * FUSE adapter's options and of fuse-native's quirks: every handler records
- * what it received (read and write sizes, reads in flight at once, getattr
- * paths, utimens and fsync arguments) and forwards to the local file. Async fs only: the
+ * what it received (read and write sizes, reads and writes in flight at
+ * once, getattr paths, utimens and fsync arguments) and forwards to the local file. Async fs only: the
  * handlers run on the test's main thread.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
@@ -14,6 +14,7 @@ export interface PassthroughLog {
   writeBytes: number[];
   readBytes: number[];
   readsInFlightMax: number;
+  writesInFlightMax: number;
   getattrPaths: string[];
   utimens: { path: string; atimeMs: number; mtimeMs: number }[];
   fsync: { path: string; datasync: number; fd: number }[];
@@ -29,10 +30,12 @@ function toStat(st: import('node:fs').Stats): FuseStat {
   return { mode: st.mode, uid: st.uid, gid: st.gid, size: st.size, nlink: st.nlink, ino: st.ino, atime: st.atimeMs, mtime: st.mtimeMs, ctime: st.ctimeMs, blocks: st.blocks, blksize: st.blksize };
 }
 
-/** `readHoldMs` keeps each read pending that long, so that reads sent together are seen together. */
-export function passthroughOps(root: string, log: PassthroughLog, readHoldMs = 0): FuseOps {
+/** `holdMs` keeps each read and write pending that long, so that requests sent together are seen together. */
+export function passthroughOps(root: string, log: PassthroughLog, holdMs = 0): FuseOps {
   const handles = new Map<number, fs.FileHandle>();
   let readsInFlight = 0;
+  let writesInFlight = 0;
+  const held = () => new Promise((resolve) => setTimeout(resolve, holdMs));
   const at = (path: string) => join(root, path);
   const run = <T>(work: Promise<T>, done: (err: number, value?: T) => void) => {
     work.then((value) => done(0, value), (err: unknown) => done(errnoOf(err)));
@@ -54,14 +57,16 @@ export function passthroughOps(root: string, log: PassthroughLog, readHoldMs = 0
     read: (_path, fd, buffer, length, position, cb) => {
       log.readBytes.push(length);
       log.readsInFlightMax = Math.max(log.readsInFlightMax, ++readsInFlight);
-      const held = new Promise((resolve) => setTimeout(resolve, readHoldMs));
-      held.then(() => handles.get(fd)!.read(buffer, 0, length, position))
+      held().then(() => handles.get(fd)!.read(buffer, 0, length, position))
         .then((r) => cb(r.bytesRead), (err: unknown) => cb(errnoOf(err)))
         .finally(() => readsInFlight--);
     },
     write: (_path, fd, buffer, length, position, cb) => {
       log.writeBytes.push(length);
-      handles.get(fd)!.write(buffer, 0, length, position).then((r) => cb(r.bytesWritten), (err: unknown) => cb(errnoOf(err)));
+      log.writesInFlightMax = Math.max(log.writesInFlightMax, ++writesInFlight);
+      held().then(() => handles.get(fd)!.write(buffer, 0, length, position))
+        .then((r) => cb(r.bytesWritten), (err: unknown) => cb(errnoOf(err)))
+        .finally(() => writesInFlight--);
     },
     release: (_path, fd, cb) => {
       const handle = handles.get(fd);

@@ -94,6 +94,18 @@ const attr: Decoder<Attr> = object({
 });
 const nodeInfo: Decoder<NodeInfo> = object({ attr, dist: optional(distribution) });
 
+/**
+ * Calls that change a directory's entries answer with its new attributes
+ * (mtime, ctime, nlink after the change), so a client can cache them instead
+ * of asking with getattr: the kernel asks for a directory's attributes after
+ * each change in it. Optional for clients of an older exportd, which leaves
+ * them out (the client then drops what it cached of the directory).
+ */
+export interface ParentChange { parentAttr?: Attr }
+/** A new name's inode and its directory's new attributes. */
+export interface NodeChange extends NodeInfo, ParentChange {}
+const nodeChange: Decoder<NodeChange> = object({ attr, dist: optional(distribution), parentAttr: optional(attr) });
+
 /** A time to set: explicit, or 'now' (UTIME_NOW); leaving the field out is UTIME_OMIT. */
 export type TimeSet = Timespec | 'now';
 const timeSet: Decoder<TimeSet> = (raw, path) => (raw === 'now' ? 'now' : timespec(raw, path));
@@ -147,25 +159,29 @@ export const setattr = method<SetattrArgs, NodeInfo>('setattr', object({
 
 /** mknod: regular files, FIFOs, sockets, char and block devices. EEXIST, EINVAL (bad mode), EPERM (devices by non-root), EDQUOT, ENOSPC. */
 export interface MknodArgs extends Base { parent: number; name: string; mode: number; rdev: number }
-export const mknod = method<MknodArgs, NodeInfo>('mknod', object({ ...base, parent: ino, name, mode: u32, rdev: u32 }), nodeInfo);
+export const mknod = method<MknodArgs, NodeChange>('mknod', object({ ...base, parent: ino, name, mode: u32, rdev: u32 }), nodeChange);
 
 /**
  * create: O_CREAT, opening the file in the session. `exclusive` (O_EXCL) makes
  * an existing name EEXIST; otherwise an existing file is opened (EISDIR for a
- * directory). `flags` are open(2) flags (access mode, O_TRUNC).
+ * directory). `flags` are open(2) flags (access mode, O_TRUNC). `parentAttr`
+ * only when the file was created (opening an existing one leaves the
+ * directory as it was).
  */
 export interface CreateArgs extends Base { parent: number; name: string; mode: number; exclusive: boolean; flags: number; sessionId: string }
 export interface OpenResult extends NodeInfo { writeGen: number; created: boolean }
 const openResult: Decoder<OpenResult> = object({ attr, dist: optional(distribution), writeGen: uint(), created: bool });
-export const create = method<CreateArgs, OpenResult>('create', object({ ...base, parent: ino, name, mode: u32, exclusive: bool, flags: u32, sessionId }), openResult);
+export interface CreateResult extends OpenResult, ParentChange {}
+const createResult: Decoder<CreateResult> = object({ attr, dist: optional(distribution), writeGen: uint(), created: bool, parentAttr: optional(attr) });
+export const create = method<CreateArgs, CreateResult>('create', object({ ...base, parent: ino, name, mode: u32, exclusive: bool, flags: u32, sessionId }), createResult);
 
 /** mkdir: EEXIST, EMLINK (parent has too many subdirectories), EDQUOT. */
 export interface MkdirArgs extends Base { parent: number; name: string; mode: number }
-export const mkdir = method<MkdirArgs, NodeInfo>('mkdir', object({ ...base, parent: ino, name, mode: u32 }), nodeInfo);
+export const mkdir = method<MkdirArgs, NodeChange>('mkdir', object({ ...base, parent: ino, name, mode: u32 }), nodeChange);
 
 /** symlink: ENAMETOOLONG (target), EEXIST. */
 export interface SymlinkArgs extends Base { parent: number; name: string; target: string }
-export const symlink = method<SymlinkArgs, NodeInfo>('symlink', object({ ...base, parent: ino, name, target }), nodeInfo);
+export const symlink = method<SymlinkArgs, NodeChange>('symlink', object({ ...base, parent: ino, name, target }), nodeChange);
 
 /** readlink: EINVAL when not a symlink. */
 export interface ReadlinkArgs extends Base { ino: number }
@@ -173,22 +189,28 @@ export const readlink = method<ReadlinkArgs, { target: string }>('readlink', obj
 
 /** unlink: EISDIR for a directory, EPERM (sticky directory, not owner). */
 export interface UnlinkArgs extends Base { parent: number; name: string }
-export const unlink = method<UnlinkArgs, Record<string, never>>('unlink', object({ ...base, parent: ino, name }), empty);
+const parentChange: Decoder<ParentChange> = object({ parentAttr: optional(attr) });
+export const unlink = method<UnlinkArgs, ParentChange>('unlink', object({ ...base, parent: ino, name }), parentChange);
 
 /** rmdir: ENOTDIR, ENOTEMPTY, EINVAL for ".", ENOTEMPTY for "..", EBUSY for an export root. */
-export const rmdir = method<UnlinkArgs, Record<string, never>>('rmdir', object({ ...base, parent: ino, name }), empty);
+export const rmdir = method<UnlinkArgs, ParentChange>('rmdir', object({ ...base, parent: ino, name }), parentChange);
 
 /**
  * rename: over a file or an empty directory, across directories. EINVAL (a
  * directory into its own subtree, both flags), ENOTDIR/EISDIR (kind mismatch),
  * ENOTEMPTY, EEXIST (RENAME_NOREPLACE), ENOENT (RENAME_EXCHANGE without a target).
+ * `parentAttr` is the old parent's new attributes; `newParentAttr` the new
+ * parent's, only when it is another directory.
  */
 export interface RenameArgs extends Base { parent: number; name: string; newParent: number; newName: string; flags: number }
-export const rename = method<RenameArgs, Record<string, never>>('rename', object({ ...base, parent: ino, name, newParent: ino, newName: name, flags: uint(3) }), empty);
+export interface RenameResult extends ParentChange { newParentAttr?: Attr }
+export const rename = method<RenameArgs, RenameResult>('rename', object({ ...base, parent: ino, name, newParent: ino, newName: name, flags: uint(3) }), object({
+  parentAttr: optional(attr), newParentAttr: optional(attr),
+}));
 
 /** link: EPERM (directory), EMLINK, EEXIST. */
 export interface LinkArgs extends Base { ino: number; newParent: number; newName: string }
-export const link = method<LinkArgs, NodeInfo>('link', object({ ...base, ino, newParent: ino, newName: name }), nodeInfo);
+export const link = method<LinkArgs, NodeChange>('link', object({ ...base, ino, newParent: ino, newName: name }), nodeChange);
 
 /**
  * readdir: a page of entries after `cookie` ('' = from the start; each entry

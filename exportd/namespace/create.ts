@@ -9,7 +9,7 @@
  * for directories, S_ISGID) under a setgid directory, else the caller's gid.
  */
 import { MosaicError } from '../../common/errors.js';
-import { LINK_COUNT_MAX, O_ACCMODE, O_RDONLY, type Caller, type CreateArgs, type LinkArgs, type MkdirArgs, type MknodArgs, type NodeInfo, type OpenResult, type SymlinkArgs, type Timespec } from '../../common/protocol/exportd-namespace.js';
+import { LINK_COUNT_MAX, O_ACCMODE, O_RDONLY, type Caller, type Attr, type CreateArgs, type CreateResult, type LinkArgs, type MkdirArgs, type MknodArgs, type NodeChange, type NodeInfo, type SymlinkArgs, type Timespec } from '../../common/protocol/exportd-namespace.js';
 import type { Distribution } from '../../common/protocol/types.js';
 import { createMode, isDir, isRegular, mkdirMode, mknodMode, S_IFCHR, S_IFBLK, S_IFLNK, S_IFMT, S_ISGID, S_IXGRP } from './modes.js';
 import { checkName, checkSymlinkTarget, isDotName } from './names.js';
@@ -50,8 +50,14 @@ function newInode(ino: number, exportId: number, dir: InodeRecord, caller: Calle
   };
 }
 
-/** Creates `name` in `parent`; EEXIST when it exists. Returns the new inode (and the open's generation for create). */
-async function makeNode(store: NamespaceStore, exportId: number, caller: Caller, parent: number, name: string, node: NewNode): Promise<InodeRecord> {
+interface Made {
+  inode: InodeRecord;
+  /** The parent as the change left it (read under its lock, so no later change shows). */
+  parentAttr: Attr;
+}
+
+/** Creates `name` in `parent`; EEXIST when it exists. Returns the new inode (with the open's generation for create). */
+async function makeNode(store: NamespaceStore, exportId: number, caller: Caller, parent: number, name: string, node: NewNode): Promise<Made> {
   checkName(name);
   if (isDotName(name)) throw new MosaicError('EEXIST', `"${name}" always exists`);
   const info = await store.writableExport(exportId);
@@ -78,7 +84,7 @@ async function makeNode(store: NamespaceStore, exportId: number, caller: Caller,
     tx.putInode(dir);
     tx.usage.inodes += 1;
     if (node.openSessionId !== undefined) store.sessions.open(node.openSessionId, ino, store.nowMs());
-    return inode;
+    return { inode, parentAttr: attrOf(dir) };
   }, 'deferred');
   return result;
 }
@@ -87,20 +93,24 @@ function nodeInfo(inode: InodeRecord): NodeInfo {
   return inode.dist ? { attr: attrOf(inode), dist: inode.dist } : { attr: attrOf(inode) };
 }
 
-export async function mknod(store: NamespaceStore, args: MknodArgs): Promise<NodeInfo> {
+function nodeChange({ inode, parentAttr }: Made): NodeChange {
+  return { ...nodeInfo(inode), parentAttr };
+}
+
+export async function mknod(store: NamespaceStore, args: MknodArgs): Promise<NodeChange> {
   const mode = mknodMode(args.mode);
   const type = mode & S_IFMT;
   if ((type === S_IFCHR || type === S_IFBLK) && !isRoot(args.caller)) throw new MosaicError('EPERM', 'only root may make device nodes');
-  return nodeInfo(await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode, rdev: type === S_IFCHR || type === S_IFBLK ? args.rdev : 0 }));
+  return nodeChange(await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode, rdev: type === S_IFCHR || type === S_IFBLK ? args.rdev : 0 }));
 }
 
-export async function mkdir(store: NamespaceStore, args: MkdirArgs): Promise<NodeInfo> {
-  return nodeInfo(await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode: mkdirMode(args.mode) }));
+export async function mkdir(store: NamespaceStore, args: MkdirArgs): Promise<NodeChange> {
+  return nodeChange(await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode: mkdirMode(args.mode) }));
 }
 
-export async function symlink(store: NamespaceStore, args: SymlinkArgs): Promise<NodeInfo> {
+export async function symlink(store: NamespaceStore, args: SymlinkArgs): Promise<NodeChange> {
   checkSymlinkTarget(args.target);
-  return nodeInfo(await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode: S_IFLNK | 0o777, target: args.target }));
+  return nodeChange(await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode: S_IFLNK | 0o777, target: args.target }));
 }
 
 /**
@@ -108,7 +118,7 @@ export async function symlink(store: NamespaceStore, args: SymlinkArgs): Promise
  * existing one. A creator racing another creator of the same name loses with
  * EEXIST inside makeNode and then opens the winner's file.
  */
-export async function create(store: NamespaceStore, args: CreateArgs): Promise<OpenResult> {
+export async function create(store: NamespaceStore, args: CreateArgs): Promise<CreateResult> {
   const mode = createMode(args.mode);
   checkName(args.name);
   for (;;) {
@@ -128,8 +138,8 @@ export async function create(store: NamespaceStore, args: CreateArgs): Promise<O
       }
     }
     try {
-      const inode = await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode, openSessionId: args.sessionId, openFlags: args.flags });
-      return { ...nodeInfo(inode), writeGen: inode.writeGen, created: true };
+      const made = await makeNode(store, args.exportId, args.caller, args.parent, args.name, { mode, openSessionId: args.sessionId, openFlags: args.flags });
+      return { ...nodeChange(made), writeGen: made.inode.writeGen, created: true };
     } catch (err) {
       if (!args.exclusive && err instanceof MosaicError && err.code === 'EEXIST') continue;
       throw err;
@@ -138,7 +148,7 @@ export async function create(store: NamespaceStore, args: CreateArgs): Promise<O
 }
 
 /** link: a new name for an existing non-directory. */
-export async function link(store: NamespaceStore, args: LinkArgs): Promise<NodeInfo> {
+export async function link(store: NamespaceStore, args: LinkArgs): Promise<NodeChange> {
   checkName(args.newName);
   if (isDotName(args.newName)) throw new MosaicError('EEXIST', `"${args.newName}" always exists`);
   const info = await store.writableExport(args.exportId);
@@ -159,7 +169,7 @@ export async function link(store: NamespaceStore, args: LinkArgs): Promise<NodeI
     tx.putInode(inode);
     tx.putInode(dir);
     tx.putDentry(args.newParent, args.newName, { ino: inode.ino, mode: inode.mode });
-    return nodeInfo(inode);
+    return { ...nodeInfo(inode), parentAttr: attrOf(dir) };
   }, 'deferred');
   return result;
 }

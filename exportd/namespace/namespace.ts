@@ -12,7 +12,8 @@
  */
 import type {
   AccessArgs, CommitWriteArgs, CreateArgs, GetattrArgs, GetxattrArgs, LinkArgs, ListxattrArgs, LookupArgs, MkdirArgs, MknodArgs,
-  NodeInfo, OpenArgs, OpenResult, ReaddirArgs, ReaddirResult, ReadlinkArgs, ReleaseArgs, ReleaseManyArgs, RemovexattrArgs, RenameArgs,
+  CreateResult, NodeChange, NodeInfo, OpenArgs, OpenResult, ParentChange, ReaddirArgs, ReaddirResult, ReadlinkArgs, ReleaseArgs, ReleaseManyArgs,
+  RemovexattrArgs, RenameArgs, RenameResult,
   RenewSessionArgs, SetattrArgs, SetxattrArgs, StatfsResult, SymlinkArgs, UnlinkArgs,
 } from '../../common/protocol/exportd-namespace.js';
 import type { Sid } from '../../common/ids.js';
@@ -89,14 +90,14 @@ export class Namespace {
   access(args: AccessArgs): Promise<Record<string, never>> { return attrs.access(this.store, args); }
   commitWrite(args: CommitWriteArgs): Promise<NodeInfo> { return attrs.commitWrite(this.store, args); }
   statfs(exportId: number): Promise<StatfsResult> { return attrs.statfs(this.store, exportId); }
-  mknod(args: MknodArgs): Promise<NodeInfo> { return creates.mknod(this.store, args); }
-  mkdir(args: MkdirArgs): Promise<NodeInfo> { return creates.mkdir(this.store, args); }
-  symlink(args: SymlinkArgs): Promise<NodeInfo> { return creates.symlink(this.store, args); }
-  create(args: CreateArgs): Promise<OpenResult> { return creates.create(this.store, args); }
-  link(args: LinkArgs): Promise<NodeInfo> { return creates.link(this.store, args); }
-  unlink(args: UnlinkArgs): Promise<Record<string, never>> { return removes.unlink(this.store, args); }
-  rmdir(args: UnlinkArgs): Promise<Record<string, never>> { return removes.rmdir(this.store, args); }
-  rename(args: RenameArgs): Promise<Record<string, never>> { return rename(this.store, args); }
+  mknod(args: MknodArgs): Promise<NodeChange> { return creates.mknod(this.store, args); }
+  mkdir(args: MkdirArgs): Promise<NodeChange> { return creates.mkdir(this.store, args); }
+  symlink(args: SymlinkArgs): Promise<NodeChange> { return creates.symlink(this.store, args); }
+  create(args: CreateArgs): Promise<CreateResult> { return creates.create(this.store, args); }
+  link(args: LinkArgs): Promise<NodeChange> { return creates.link(this.store, args); }
+  unlink(args: UnlinkArgs): Promise<ParentChange> { return removes.unlink(this.store, args); }
+  rmdir(args: UnlinkArgs): Promise<ParentChange> { return removes.rmdir(this.store, args); }
+  rename(args: RenameArgs): Promise<RenameResult> { return rename(this.store, args); }
   readdir(args: ReaddirArgs): Promise<ReaddirResult> { return readdir(this.store, args); }
   open(args: OpenArgs): Promise<OpenResult> { return opens.openInode(this.store, args, false); }
   release(args: ReleaseArgs): Promise<Record<string, never>> { return opens.release(this.store, args); }

@@ -8,11 +8,11 @@
  * times, and the child's new nlink or its removal (or its orphaning when open).
  */
 import { MosaicError } from '../../common/errors.js';
-import type { UnlinkArgs } from '../../common/protocol/exportd-namespace.js';
+import type { ParentChange, UnlinkArgs } from '../../common/protocol/exportd-namespace.js';
 import { isDir } from './modes.js';
 import { checkName } from './names.js';
 import { checkAccess, checkSticky, W_OK, X_OK } from './permissions.js';
-import type { DentryRecord } from './records.js';
+import { attrOf, type DentryRecord } from './records.js';
 import { RETRY, type NamespaceStore } from './store.js';
 
 async function resolveChild(store: NamespaceStore, args: UnlinkArgs): Promise<DentryRecord> {
@@ -23,7 +23,7 @@ async function resolveChild(store: NamespaceStore, args: UnlinkArgs): Promise<De
   return dentry;
 }
 
-export async function unlink(store: NamespaceStore, args: UnlinkArgs): Promise<Record<string, never>> {
+export async function unlink(store: NamespaceStore, args: UnlinkArgs): Promise<ParentChange> {
   checkName(args.name);
   if (args.name === '.' || args.name === '..') throw new MosaicError('EISDIR', `cannot unlink "${args.name}"`);
   const info = await store.writableExport(args.exportId);
@@ -42,17 +42,18 @@ export async function unlink(store: NamespaceStore, args: UnlinkArgs): Promise<R
       dir.mtime = now;
       dir.ctime = now;
       tx.putInode(dir);
+      const parentAttr = attrOf(dir);
       inode.nlink -= 1;
       inode.ctime = now;
       if (inode.nlink === 0) await store.dropInode(tx, inode, now);
       else tx.putInode(inode);
-      return 'done';
+      return { parentAttr };
     }, 'deferred');
-    if (outcome !== RETRY) return {};
+    if (outcome !== RETRY) return outcome;
   }
 }
 
-export async function rmdir(store: NamespaceStore, args: UnlinkArgs): Promise<Record<string, never>> {
+export async function rmdir(store: NamespaceStore, args: UnlinkArgs): Promise<ParentChange> {
   checkName(args.name);
   if (args.name === '.') throw MosaicError.invalid('cannot rmdir "."');
   if (args.name === '..') throw new MosaicError('ENOTEMPTY', 'cannot rmdir ".."');
@@ -75,8 +76,8 @@ export async function rmdir(store: NamespaceStore, args: UnlinkArgs): Promise<Re
       dir.ctime = now;
       tx.putInode(dir);
       await store.freeInode(tx, child, false);
-      return 'done';
+      return { parentAttr: attrOf(dir) };
     }, 'deferred');
-    if (outcome !== RETRY) return {};
+    if (outcome !== RETRY) return outcome;
   }
 }

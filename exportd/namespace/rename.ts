@@ -12,12 +12,12 @@
  * (POSIX).
  */
 import { MosaicError } from '../../common/errors.js';
-import { LINK_COUNT_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, type RenameArgs } from '../../common/protocol/exportd-namespace.js';
+import { LINK_COUNT_MAX, RENAME_EXCHANGE, RENAME_NOREPLACE, type RenameArgs, type RenameResult } from '../../common/protocol/exportd-namespace.js';
 import { RENAME_LOCK } from './locks.js';
 import { isDir } from './modes.js';
 import { checkName, isDotName } from './names.js';
 import { checkAccess, checkSticky, W_OK, X_OK } from './permissions.js';
-import type { InodeRecord } from './records.js';
+import { attrOf, type InodeRecord } from './records.js';
 import { RETRY, type NamespaceStore } from './store.js';
 
 /** Deepest directory chain the subtree walk follows before calling the tree corrupt. */
@@ -35,7 +35,7 @@ async function checkNotAncestor(store: NamespaceStore, exportId: number, ancesto
   throw new MosaicError('ELOOP', `directory ${start} is more than ${DEPTH_MAX} levels deep`);
 }
 
-export async function rename(store: NamespaceStore, args: RenameArgs): Promise<Record<string, never>> {
+export async function rename(store: NamespaceStore, args: RenameArgs): Promise<RenameResult> {
   const exchange = (args.flags & RENAME_EXCHANGE) !== 0;
   const noReplace = (args.flags & RENAME_NOREPLACE) !== 0;
   if (exchange && noReplace) throw MosaicError.invalid('RENAME_EXCHANGE and RENAME_NOREPLACE together');
@@ -73,6 +73,7 @@ export async function rename(store: NamespaceStore, args: RenameArgs): Promise<R
       };
       const from = await load(parent);
       const to = await load(newParent);
+      const changed = (): RenameResult => (across ? { parentAttr: attrOf(from), newParentAttr: attrOf(to) } : { parentAttr: attrOf(from) });
       if (!isDir(from.mode) || !isDir(to.mode)) throw new MosaicError('ENOTDIR', 'rename parent is not a directory');
       checkAccess(from, caller, W_OK | X_OK);
       checkAccess(to, caller, W_OK | X_OK);
@@ -80,7 +81,7 @@ export async function rename(store: NamespaceStore, args: RenameArgs): Promise<R
       const target = dst ? await load(dst.ino) : undefined;
       if (noReplace && target) throw new MosaicError('EEXIST', `"${args.newName}" exists in directory ${newParent}`);
       if (exchange && !target) throw new MosaicError('ENOENT', `no "${args.newName}" in directory ${newParent} to exchange with`);
-      if (target === moving) return 'done';
+      if (target === moving) return changed();
       checkSticky(from, moving, caller);
       if (target) checkSticky(to, target, caller);
       if (across && isDir(moving.mode)) {
@@ -140,8 +141,8 @@ export async function rename(store: NamespaceStore, args: RenameArgs): Promise<R
         dir.ctime = now;
         tx.putInode(dir);
       }
-      return 'done';
+      return changed();
     }, 'deferred');
-    if (outcome !== RETRY) return {};
+    if (outcome !== RETRY) return outcome;
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Directory and name operations: readdir, mkdir, rmdir, mknod (FIFOs,
  * sockets, devices), unlink, rename, fsyncdir. Every change drops or
- * replaces the cached names and attributes it touches: the removed name,
- * the parents (nlink, mtime), and the inode behind a removed or replaced
- * name (its nlink changed).
+ * replaces the cached names and attributes it touches: the removed name and
+ * the inode behind a removed or replaced name (its nlink changed) are
+ * dropped; the parents (nlink, mtime) take the attributes exportd answered
+ * with, so the kernel's getattr of a parent after the change is answered here.
  *
  * readdir answers the whole directory at once (fuse-native has no offsets:
  * libfuse buffers it), paging through exportd READDIR_ENTRIES_MAX entries
@@ -19,7 +20,7 @@
  * at that last unlink.
  */
 import type { FuseOps, FuseStat } from 'fuse-native';
-import { mkdir, mknod, readdir, READDIR_ENTRIES_MAX, rename, rmdir, sync, unlink } from '../../common/protocol/exportd-namespace.js';
+import { mkdir, mknod, readdir, READDIR_ENTRIES_MAX, rename, rmdir, sync, unlink, type NodeChange } from '../../common/protocol/exportd-namespace.js';
 import { MosaicError } from '../../common/errors.js';
 import { answer, answerWith, type FsContext } from './context.js';
 import { toFuseStat } from './stat.js';
@@ -28,12 +29,15 @@ import { toFuseStat } from './stat.js';
 const DIRECTORY_ENTRIES_MAX = 1_000_000;
 
 export function dirOps(ctx: FsContext): FuseOps {
-  /** Drops what a removal or replacement of parent/name makes stale. */
+  /** Drops what a removal or replacement of parent/name makes stale (the parent is the caller's business). */
   const forgetName = (parent: number, name: string): void => {
     const ino = ctx.cache.entry(parent, name);
     ctx.cache.dropEntry(parent, name);
     if (ino !== undefined) ctx.cache.dropAttr(ino);
-    ctx.cache.dropAttr(parent);
+  };
+  const added = (parent: number, name: string, { parentAttr, ...info }: NodeChange): void => {
+    ctx.cache.putChangedDir(parent, parentAttr);
+    ctx.cache.putEntry(parent, name, info);
   };
   /** The inode behind parent/name, looked up if not cached (so its attributes can be dropped after). */
   const inoOf = async (path: string): Promise<number | undefined> => {
@@ -71,29 +75,27 @@ export function dirOps(ctx: FsContext): FuseOps {
     mkdir: (path, mode, cb) => answer(ctx, 'mkdir', cb, async () => {
       const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const info = await ctx.meta.call(mkdir, { parent, name, mode }, caller);
-      ctx.cache.dropAttr(parent);
-      ctx.cache.putEntry(parent, name, info);
+      added(parent, name, await ctx.meta.call(mkdir, { parent, name, mode }, caller));
     }),
     mknod: (path, mode, dev, cb) => answer(ctx, 'mknod', cb, async () => {
       const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const info = await ctx.meta.call(mknod, { parent, name, mode, rdev: dev }, caller);
-      ctx.cache.dropAttr(parent);
-      ctx.cache.putEntry(parent, name, info);
+      added(parent, name, await ctx.meta.call(mknod, { parent, name, mode, rdev: dev }, caller));
     }),
     rmdir: (path, cb) => answer(ctx, 'rmdir', cb, async () => {
       const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      await ctx.meta.call(rmdir, { parent, name }, caller);
+      const { parentAttr } = await ctx.meta.call(rmdir, { parent, name }, caller);
       forgetName(parent, name);
+      ctx.cache.putChangedDir(parent, parentAttr);
     }),
     unlink: (path, cb) => answer(ctx, 'unlink', cb, async () => {
       const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
       const ino = await inoOf(path);
-      await ctx.meta.call(unlink, { parent, name }, caller);
+      const { parentAttr } = await ctx.meta.call(unlink, { parent, name }, caller);
       forgetName(parent, name);
+      ctx.cache.putChangedDir(parent, parentAttr);
       if (ino !== undefined) ctx.cache.dropAttr(ino);
     }),
     rename: (src, dest, cb) => answer(ctx, 'rename', cb, async () => {
@@ -101,9 +103,11 @@ export function dirOps(ctx: FsContext): FuseOps {
       const from = await ctx.walker.parentOf(src);
       const to = await ctx.walker.parentOf(dest);
       const [moved, replaced] = await Promise.all([inoOf(src), inoOf(dest)]);
-      await ctx.meta.call(rename, { parent: from.parent, name: from.name, newParent: to.parent, newName: to.name, flags: 0 }, caller);
+      const changed = await ctx.meta.call(rename, { parent: from.parent, name: from.name, newParent: to.parent, newName: to.name, flags: 0 }, caller);
       forgetName(from.parent, from.name);
       forgetName(to.parent, to.name);
+      ctx.cache.putChangedDir(from.parent, changed.parentAttr);
+      if (to.parent !== from.parent) ctx.cache.putChangedDir(to.parent, changed.newParentAttr);
       for (const ino of [moved, replaced]) if (ino !== undefined) ctx.cache.dropAttr(ino);
     }),
     // exportd answers creates, removals and renames before syncing them (its

@@ -37,8 +37,9 @@ export function fileOps(ctx: FsContext): FuseOps {
     create: (path, mode, cb) => answerWith(ctx, 'create', cb, async () => {
       const caller = await ctx.callers.current();
       const { parent, name } = await ctx.walker.parentOf(path);
-      const result = await ctx.meta.call(create, { parent, name, mode, exclusive: false, flags: O_RDWR, sessionId: ctx.meta.sessionId }, caller);
-      ctx.cache.dropAttr(parent);
+      const { parentAttr, ...result } = await ctx.meta.call(create, { parent, name, mode, exclusive: false, flags: O_RDWR, sessionId: ctx.meta.sessionId }, caller);
+      // Opening a file that already existed left the directory as it was.
+      if (result.created) ctx.cache.putChangedDir(parent, parentAttr);
       ctx.cache.putEntry(parent, name, result);
       return (await ctx.files.add(result, O_RDWR, true)).fh;
     }),

@@ -6,12 +6,19 @@
  * changes at once and other clients' within the TTL. All maps are bounded:
  * past entriesMax the oldest insertions go first.
  *
+ * A directory our own change touched takes the attributes exportd answered
+ * the change with (putChangedDir), not a drop: the kernel asks for the
+ * directory's attributes after every create or removal in it, and this way
+ * that costs no round trip. Answers to concurrent changes of one directory
+ * may arrive in any order; the ctime that each change sets tells which is
+ * newer, and a tie or a step back of exportd's clock drops the entry.
+ *
  * Missing xattrs are remembered for the attribute TTL too: the kernel asks
  * for `security.capability` before every write to a FUSE file (to drop
  * file capabilities), and without this each write request waited for an
  * exportd round trip first.
  */
-import type { NodeInfo } from '../../common/protocol/exportd-namespace.js';
+import type { Attr, NodeInfo, Timespec } from '../../common/protocol/exportd-namespace.js';
 
 export interface MetaCacheOptions {
   entryTtlMs: number;
@@ -60,6 +67,17 @@ export class MetaCache {
     this.attrs.delete(ino);
   }
 
+  /**
+   * After our change in directory `ino`: caches `attr`, exportd's answer to
+   * the change, unless a later change's answer is already here; without an
+   * answer (an older exportd) the cached attributes are dropped.
+   */
+  putChangedDir(ino: number, attr: Attr | undefined): void {
+    const cached = fresh(this.attrs, ino)?.attr;
+    if (attr === undefined || (cached !== undefined && !isAfter(attr.ctime, cached.ctime))) this.dropAttr(ino);
+    else this.putAttr({ attr });
+  }
+
   xattrMissing(ino: number, name: string): boolean {
     return fresh(this.missingXattrs, ino)?.has(name) ?? false;
   }
@@ -73,6 +91,10 @@ export class MetaCache {
   dropXattrs(ino: number): void {
     this.missingXattrs.delete(ino);
   }
+}
+
+function isAfter(a: Timespec, b: Timespec): boolean {
+  return a.sec > b.sec || (a.sec === b.sec && a.nsec > b.nsec);
 }
 
 function entryKey(parent: number, name: string): string {

@@ -163,3 +163,37 @@ test('create without O_EXCL opens an existing file; lookup needs search permissi
   await t.throwsAsync(fx.call(ns.lookup, { parent: closed, name: 'x' }, BOB), { code: 'EACCES' });
   t.truthy(await fx.call(ns.lookup, { parent: closed, name: 'x' }, ROOT));
 });
+
+test('every change of a directory answers with the attributes getattr then shows for it', async (t) => {
+  const fx = await startFixture(t);
+  const dir = (await fx.call(ns.mkdir, { parent: fx.root, name: 'd', mode: 0o777 })).attr.ino;
+  const other = (await fx.call(ns.mkdir, { parent: fx.root, name: 'o', mode: 0o777 })).attr.ino;
+  const stat = async (ino: number) => (await fx.call(ns.getattr, { ino })).attr;
+  const file = await fx.call(ns.create, { parent: dir, name: 'f', mode: 0o644, exclusive: true, flags: ns.O_RDWR, sessionId: SESSION }, ALICE);
+  t.deepEqual(file.parentAttr, await stat(dir), 'create');
+  const made: Array<[string, () => Promise<ns.NodeChange>]> = [
+    ['mkdir', () => fx.call(ns.mkdir, { parent: dir, name: 'sub', mode: 0o755 }, ALICE)],
+    ['mknod', () => fx.call(ns.mknod, { parent: dir, name: 'fifo', mode: S_IFIFO | 0o600, rdev: 0 }, ALICE)],
+    ['symlink', () => fx.call(ns.symlink, { parent: dir, name: 'l', target: 'f' }, ALICE)],
+    ['link', () => fx.call(ns.link, { ino: file.attr.ino, newParent: other, newName: 'f2' }, ALICE)],
+  ];
+  for (const [what, change] of made) {
+    const { parentAttr, attr } = await change();
+    t.deepEqual(parentAttr, await stat(what === 'link' ? other : dir), what);
+    t.deepEqual(attr, await stat(attr.ino), what);
+  }
+  t.is((await stat(dir)).nlink, 3);
+  const reopened = await fx.call(ns.create, { parent: dir, name: 'f', mode: 0o644, exclusive: false, flags: ns.O_RDWR, sessionId: SESSION }, ALICE);
+  t.false(reopened.created);
+  t.is(reopened.parentAttr, undefined, 'opening an existing file changes no directory');
+  t.deepEqual((await fx.call(ns.unlink, { parent: dir, name: 'l' }, ALICE)).parentAttr, await stat(dir), 'unlink');
+  const across = await fx.call(ns.rename, { parent: dir, name: 'sub', newParent: other, newName: 'sub', flags: 0 }, ALICE);
+  t.deepEqual(across.parentAttr, await stat(dir), 'rename: old parent');
+  t.deepEqual(across.newParentAttr, await stat(other), 'rename: new parent');
+  t.is(across.parentAttr?.nlink, 2);
+  t.is(across.newParentAttr?.nlink, 3);
+  const within = await fx.call(ns.rename, { parent: other, name: 'f2', newParent: other, newName: 'f3', flags: 0 }, ALICE);
+  t.deepEqual(within, { parentAttr: await stat(other) }, 'rename in one directory');
+  t.deepEqual((await fx.call(ns.rmdir, { parent: other, name: 'sub' }, ALICE)).parentAttr, await stat(other), 'rmdir');
+  t.is((await stat(other)).nlink, 2);
+});

@@ -10,7 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { resolveClientSettings } from '../../common/client-config.js';
 import { mount as mountExport } from '../../common/protocol/exportd-admin.js';
-import { lookup } from '../../common/protocol/exportd-namespace.js';
+import { getattr, lookup } from '../../common/protocol/exportd-namespace.js';
 import { RpcClient } from '../../common/rpc/client.js';
 import { MountedCluster, sh } from './helpers/mounted-cluster.js';
 
@@ -145,6 +145,58 @@ test('mkdir, readdir of 3,000 entries, rmdir (ENOTEMPTY first)', async (t) => {
   await sh(dir, 'rm -f entry-*');
   await rmdir(dir);
   await t.throwsAsync(stat(dir), { code: 'ENOENT' });
+});
+
+test('a directory\'s mtime, ctime and nlink are right at once after every change in it, as exportd has them', async (t) => {
+  const dir = await cluster.newDir('parent-attrs');
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  await mkdir(a);
+  await mkdir(b);
+  const settings = resolveClientSettings({ config: cluster.config });
+  const rpc = new RpcClient({ address: settings.exportd, secret: settings.secret });
+  t.teardown(() => rpc.close());
+  const { result: exported } = await rpc.call(mountExport, { export: 'mosaic' });
+  const base = { exportId: exported.exportId, caller: { uid: 0, gid: 0, groups: [] } };
+  const inoOf = async (...names: string[]) => {
+    let ino = exported.rootIno;
+    for (const name of ['parent-attrs', ...names]) ino = (await rpc.call(lookup, { ...base, parent: ino, name })).result.attr.ino;
+    return ino;
+  };
+  const inos = { a: await inoOf('a'), b: await inoOf('b') };
+  const exportdAttr = async (name: 'a' | 'b') => (await rpc.call(getattr, { ...base, ino: inos[name] })).result.attr;
+  const nsOf = (time: { sec: number; nsec: number }) => BigInt(time.sec) * 1_000_000_000n + BigInt(time.nsec);
+  /**
+   * Runs `change` and checks each named directory: exportd moved its mtime
+   * on, and stat shows exportd's mtime (to the millisecond: fuse-native
+   * passes times in ms), ctime = mtime, and the nlink given.
+   */
+  const check = async (what: string, change: () => Promise<unknown>, nlinks: { a?: number; b?: number }) => {
+    const before = { a: await exportdAttr('a'), b: await exportdAttr('b') };
+    await change();
+    for (const [name, nlink] of Object.entries(nlinks) as Array<['a' | 'b', number]>) {
+      const seen = await stat(join(dir, name));
+      const truth = await exportdAttr(name);
+      t.true(nsOf(truth.mtime) > nsOf(before[name].mtime), `${what}: ${name} mtime in exportd`);
+      t.is(seen.mtimeMs, Number(nsOf(truth.mtime) / 1_000_000n), `${what}: ${name} mtime`);
+      t.is(seen.ctimeMs, seen.mtimeMs, `${what}: ${name} ctime`);
+      t.is(seen.nlink, nlink, `${what}: ${name} nlink`);
+      t.is(truth.nlink, nlink, `${what}: ${name} nlink in exportd`);
+    }
+  };
+  await check('create', () => writeFile(join(a, 'f'), 'x'), { a: 2 });
+  await check('mkdir', () => mkdir(join(a, 'sub')), { a: 3 });
+  await check('mknod', () => sh(a, 'mkfifo fifo'), { a: 3 });
+  await check('symlink', () => symlink('f', join(a, 'l')), { a: 3 });
+  await check('link', () => link(join(a, 'f'), join(b, 'f2')), { b: 2 });
+  await check('unlink', () => unlink(join(a, 'l')), { a: 3 });
+  await check('rename in one directory', () => rename(join(a, 'f'), join(a, 'g')), { a: 3 });
+  await check('rename of a file across directories', () => rename(join(a, 'g'), join(b, 'g')), { a: 3, b: 2 });
+  await check('rename of a directory across directories', () => rename(join(a, 'sub'), join(b, 'sub')), { a: 2, b: 3 });
+  await check('rmdir', () => rmdir(join(b, 'sub')), { b: 2 });
+  await check('create of another file', () => writeFile(join(b, 'h'), 'y'), { b: 2 });
+  await check('rename over a file', () => rename(join(b, 'h'), join(b, 'f2')), { b: 2 });
+  t.is((await stat(join(b, 'g'))).nlink, 1);
 });
 
 test('names of 255 bytes and paths near PATH_MAX; 256 is ENAMETOOLONG', async (t) => {

@@ -463,11 +463,15 @@ export class FileData {
    * whole batch. Without the flushes, writes scattered over more stripes
    * than the budget holds would wait forever for memory that only a flush
    * returns; with just `bytesWanted`, such a writer would wait one whole
-   * read-modify-write per write, one stripe at a time.
+   * read-modify-write per write, one stripe at a time. Filling every slot
+   * is capped at a quarter of the budget: with 4 MiB batches, 16 slots would
+   * flush 160 MiB (with projections) of a 256 MiB budget at once, turning a
+   * random writer's write-back buffer into early read-modify-writes.
    */
   private reclaim(bytesWanted: number): void {
     this.readAhead.dropAll();
-    const target = Math.max(bytesWanted, this.options.flushStripesMax * this.queue.batchStripesMax * this.dirtyBytes);
+    const slotsBytes = this.options.flushStripesMax * this.queue.batchStripesMax * this.dirtyBytes;
+    const target = Math.max(bytesWanted, Math.min(slotsBytes, this.edges.budget.bytesMax / 4));
     let started = 0;
     for (const entry of [...this.dirty.values()].sort((a, b) => a.seq - b.seq)) {
       if (started >= target) break;

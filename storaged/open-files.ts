@@ -12,6 +12,7 @@
 import { dirname } from 'node:path';
 import { MosaicError } from '../common/errors.js';
 import type { FileId } from '../common/ids.js';
+import type { CodecName } from '../common/protocol/types.js';
 import { decodeBinsHeader, FILE_HEADER_BYTES, stripeSpanOf, type BinsHeader } from './bins-format.js';
 import type { BinsHandle, FileIo } from './file-io.js';
 import { GroupSync, KeyedMutex, RwLock } from './locks.js';
@@ -179,24 +180,56 @@ export class OpenFiles {
   }
 }
 
-/** Known slot versions per open file; a bound on memory, and past it the oldest are forgotten. */
-export const SLOT_VERSIONS_MAX = 1024;
+/**
+ * Known slot headers per open file; a bound on memory (two map entries and
+ * a boxed version, ~64 bytes a slot: at most ~256 KiB per open file), and
+ * past it the oldest are forgotten.
+ */
+export const SLOT_VERSIONS_MAX = 4096;
+
+/** What a slot's header says besides its version and payload; a few distinct values per file, so shared. */
+export interface SlotShape {
+  readonly codec: CodecName;
+  readonly k: number;
+  readonly m: number;
+  readonly projection: number;
+}
+
+/** A slot's header as a version probe answers it. */
+export interface KnownSlot extends SlotShape {
+  readonly version: number;
+}
+
+const shapes = new Map<string, SlotShape>();
+
+function shapeOf(slot: SlotShape): SlotShape {
+  const key = `${slot.codec}/${slot.k}/${slot.m}/${slot.projection}`;
+  let shape = shapes.get(key);
+  if (!shape) shapes.set(key, (shape = { codec: slot.codec, k: slot.k, m: slot.m, projection: slot.projection }));
+  return shape;
+}
 
 /**
- * What an open file knows of its slots' stored versions, so that a slot
+ * What an open file knows of its slots' stored headers, so that a slot
  * write (which must not replace a newer version) can skip reading the
- * slot's header first. Sound because every write, truncate and punch of
- * the file goes through its one OpenBins entry while it is open (a new
- * entry starts from the file's size again). Slots from `absentFrom` on
- * lay past the end of the file at open: they hold nothing unless this
- * entry wrote them since, and then `known` has their version. A slot
- * forgotten (evicted past SLOT_VERSIONS_MAX, or a failed write that may
- * have left anything there) moves `absentFrom` past it, so it is read
- * again, never assumed absent.
+ * slot's header first, and a version probe is answered without a disk
+ * read. Sound because every write, patch, truncate and punch of the file
+ * goes through its one OpenBins entry while it is open (a new entry starts
+ * from the file's size again). Slots from `absentFrom` on lay past the end
+ * of the file at open: they hold nothing unless this entry wrote them
+ * since, and then `known` has their header. A slot forgotten (evicted past
+ * SLOT_VERSIONS_MAX, a failed write that may have left anything there, a
+ * read that found it corrupt) moves `absentFrom` past it, so it is read
+ * again, never assumed absent. A header read from disk without the slot's
+ * mutex is recorded only when nothing changed any slot of the file since
+ * the read began (`changes`): a racing write's newer header is never
+ * replaced by the older one the read saw.
  */
 export class SlotVersions {
-  private readonly known = new Map<number, number>();
+  private readonly versions = new Map<number, number>();
+  private readonly shapes = new Map<number, SlotShape>();
   private absentFrom: number;
+  private changes = 0;
 
   constructor(absentFrom: number) {
     this.absentFrom = absentFrom;
@@ -204,36 +237,65 @@ export class SlotVersions {
 
   /** The version the slot's header holds, null when the slot is absent, undefined when unknown (read it). */
   get(stripe: number): number | null | undefined {
-    const version = this.known.get(stripe);
+    const version = this.versions.get(stripe);
     if (version !== undefined) return version;
     return stripe >= this.absentFrom ? null : undefined;
   }
 
-  /** The slot now holds `version` (its write succeeded). */
-  wrote(stripe: number, version: number): void {
-    this.known.delete(stripe);
-    this.known.set(stripe, version);
-    if (this.known.size > SLOT_VERSIONS_MAX) {
-      const oldest = this.known.keys().next().value!;
-      this.forget(oldest);
-    }
+  /** The slot's header, null when the slot is absent, undefined when unknown (read it). */
+  header(stripe: number): KnownSlot | null | undefined {
+    const version = this.versions.get(stripe);
+    if (version !== undefined) return { ...this.shapes.get(stripe)!, version };
+    return stripe >= this.absentFrom ? null : undefined;
+  }
+
+  /** The slot now holds `slot` (its write succeeded). */
+  wrote(stripe: number, slot: KnownSlot): void {
+    this.changes++;
+    this.remember(stripe, slot);
+  }
+
+  /** Stamp to pass to seen() when a header read without the slot's mutex begins. */
+  readBegins(): number {
+    return this.changes;
+  }
+
+  /** A read begun at `stamp` found this header valid on disk: kept unless some slot changed since. */
+  seen(stripe: number, slot: KnownSlot, stamp: number): void {
+    if (stamp === this.changes && !this.versions.has(stripe)) this.remember(stripe, slot);
   }
 
   /** Nothing is known of the slot any more. */
   forget(stripe: number): void {
-    this.known.delete(stripe);
+    this.changes++;
+    this.versions.delete(stripe);
+    this.shapes.delete(stripe);
     if (stripe >= this.absentFrom) this.absentFrom = stripe + 1;
   }
 
   /** Slots from stripeCount on are absent (after a truncate succeeded). */
   truncated(stripeCount: number): void {
-    for (const stripe of [...this.known.keys()]) if (stripe >= stripeCount) this.known.delete(stripe);
+    this.changes++;
+    for (const stripe of [...this.versions.keys()]) {
+      if (stripe >= stripeCount) {
+        this.versions.delete(stripe);
+        this.shapes.delete(stripe);
+      }
+    }
     this.absentFrom = Math.min(this.absentFrom, stripeCount);
   }
 
   /** Slots [fromStripe, fromStripe + count) are being punched: forgotten, so whatever a failed punch left is read. */
   punching(fromStripe: number, count: number): void {
-    for (const stripe of [...this.known.keys()]) if (stripe >= fromStripe && stripe < fromStripe + count) this.forget(stripe);
+    for (const stripe of [...this.versions.keys()]) if (stripe >= fromStripe && stripe < fromStripe + count) this.forget(stripe);
+    this.changes++;
+  }
+
+  private remember(stripe: number, slot: KnownSlot): void {
+    this.versions.delete(stripe);
+    this.versions.set(stripe, slot.version);
+    this.shapes.set(stripe, shapeOf(slot));
+    if (this.versions.size > SLOT_VERSIONS_MAX) this.forget(this.versions.keys().next().value!);
   }
 }
 

@@ -12,7 +12,11 @@
  *   of one slot are serialized (per-slot mutex), so check-then-write is one
  *   step. The check reads the slot's header only when the open file does
  *   not already know its version (open-files.ts SlotVersions: slots it
- *   wrote, slots past its end at open). The same version rewritten is accepted (idempotent retries, repair).
+ *   wrote or read, slots past its end at open). The same version rewritten is accepted (idempotent retries, repair).
+ * - A version probe (a 0-byte range) is answered from SlotVersions when it
+ *   knows the slot: it tells the slot's version, not whether its bytes are
+ *   still sound (a ranged read checks both CRCs every time, and one that
+ *   finds the slot corrupt drops what was known of it).
  * - A read racing a write of the same slot may see a mix of both: a slot
  *   failing its CRC is read again under the slot's mutex before it is
  *   reported corrupt, so races never look like corruption.
@@ -306,7 +310,7 @@ export class SlotStore {
         outcomes[wave[position]!] = this.slotFailed(file, item.stripe, new MosaicError('ENOSPC', `short write (${bytesWritten} bytes)`));
         return;
       }
-      file.slotVersions.wrote(item.stripe, item.version);
+      file.slotVersions.wrote(item.stripe, { version: item.version, codec: item.codec, k: item.k, m: item.m, projection: item.projection });
       outcomes[wave[position]!] = OK;
       slots++;
       bytes += payload.length;
@@ -366,7 +370,8 @@ export class SlotStore {
             throw err;
           });
           if (outcome.status === 'ok') {
-            file.slotVersions.wrote(stripe, p.item.version);
+            const { version, codec, k, m, projection } = p.item;
+            file.slotVersions.wrote(stripe, { version, codec, k, m, projection });
             this.metrics.slotsWritten.inc(this.labels);
             this.metrics.bytesWritten.inc(this.labels, p.payload.length);
           } else {
@@ -429,6 +434,7 @@ export class SlotStore {
     // One pread for the whole range; payloads are views into it (no copy).
     // Bytes past bytesRead are beyond the end of the file: absent slots.
     const buffer = this.readPool.take(slots * strideBytes);
+    const stamp = file.slotVersions.readBegins();
     const { bytesRead } = await file.handle.read(buffer, 0, buffer.length, offset);
     const stripes: ReadOutcome[] = [];
     const payloads: Buffer[] = [];
@@ -437,6 +443,7 @@ export class SlotStore {
       if (checked.state === 'corrupt') checked = await this.recheckSlot(file, fromStripe + slot, strideBytes);
       this.metrics.slotsRead.inc({ sid: this.sid, state: checked.state });
       if (checked.state === 'ok') {
+        file.slotVersions.seen(fromStripe + slot, checked.outcome, stamp);
         const payload = range ? checked.payload.subarray(range.offsetBytes, range.offsetBytes + range.lengthBytes) : checked.payload;
         stripes.push({ ...checked.outcome, payload: payloads.length });
         payloads.push(payload);
@@ -469,14 +476,21 @@ export class SlotStore {
     const stripes: ReadOutcome[] = [];
     const payloads: Buffer[] = [];
     for (let slot = 0; slot < count; slot++) {
-      const offset = slotOffsetOf(fromStripe + slot, strideBytes);
+      const stripe = fromStripe + slot;
+      const offset = slotOffsetOf(stripe, strideBytes);
+      // A header this open file wrote or already read answers without a disk read (open-files.ts SlotVersions).
+      const known = offset > Number.MAX_SAFE_INTEGER ? null : file.slotVersions.header(stripe);
       let checked: CheckedHeader;
-      if (offset > Number.MAX_SAFE_INTEGER) {
+      if (known === null) {
         checked = { state: 'absent' };
+      } else if (known !== undefined) {
+        checked = { state: 'ok', outcome: { state: 'ok', ...known } };
       } else {
+        const stamp = file.slotVersions.readBegins();
         const { bytesRead } = await file.handle.read(head, 0, PROJECTION_HEADER_BYTES, offset);
         checked = checkHeader(head, strideBytes, bytesRead);
-        if (checked.state === 'corrupt') checked = await this.recheckSlot(file, fromStripe + slot, strideBytes);
+        if (checked.state === 'corrupt') checked = await this.recheckSlot(file, stripe, strideBytes);
+        if (checked.state === 'ok') file.slotVersions.seen(stripe, checked.outcome, stamp);
       }
       this.metrics.slotsRead.inc({ sid: this.sid, state: checked.state });
       if (checked.state === 'ok') {
@@ -497,6 +511,8 @@ export class SlotStore {
       return checkSlot(buffer, 0, strideBytes, bytesRead);
     });
     if (checked.state === 'corrupt') {
+      // A header known from before (then valid) must not answer probes for a slot found corrupt since.
+      file.slotVersions.forget(stripe);
       this.metrics.corruptSlots.inc(this.labels);
       this.logger.error(`sid ${this.sid}: ${file.fid} stripe ${stripe} is corrupt: ${checked.reason}`);
     }

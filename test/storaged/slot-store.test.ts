@@ -198,6 +198,10 @@ test('a read range returns part of each checked payload; a 0-byte range probes h
   faults.flipReadAt = slotOffsetOf(0, slotStrideBytesOf(SLOT)) + 32 + 5000;
   t.like((await store.read(fid, 0, 1, { offsetBytes: 0, lengthBytes: 10 })).stripes[0], { state: 'corrupt' });
   faults.flipReadAt = slotOffsetOf(1, slotStrideBytesOf(SLOT)) + 20;
+  // This open file wrote slot 1: the probe answers from what it wrote, without reading the disk...
+  t.like((await store.read(fid, 1, 1, { offsetBytes: 0, lengthBytes: 0 })).stripes[0], { state: 'ok', version: 4 });
+  // ...until a read finds the slot corrupt: from then on probes read the header again.
+  t.like((await store.read(fid, 1, 1, { offsetBytes: 0, lengthBytes: 10 })).stripes[0], { state: 'corrupt', reason: 'header CRC mismatch' });
   t.like((await store.read(fid, 1, 1, { offsetBytes: 0, lengthBytes: 0 })).stripes[0], { state: 'corrupt', reason: 'header CRC mismatch' });
 });
 
@@ -230,16 +234,40 @@ test('known slot versions: header reads are skipped for slots written or past th
   t.is(headerReads, 1);
   t.deepEqual(await write(9, 1), [{ status: 'ok' }], 'past the end at open: no read');
   t.is(headerReads, 1);
+  const probe = (stripe: number) => store.read(fid, stripe, 1, { offsetBytes: 0, lengthBytes: 0 });
+  t.like((await probe(9)).stripes[0], { state: 'ok', version: 1, codec: 'rs', projection: 0 }, 'written: probed from memory');
+  t.like((await probe(8)).stripes[0], { state: 'absent' }, 'past the end at open: absent from memory');
+  t.is(headerReads, 1);
+  // A header read from disk by a probe or a read answers the next probes; a write replaces it.
+  await store.write([{ item: item(newFileId(), 0, 1, SLOT), payload: Buffer.alloc(1) }], false);
+  t.like((await probe(0)).stripes[0], { state: 'ok', version: 5 });
+  t.is(headerReads, 2);
+  t.like((await probe(0)).stripes[0], { state: 'ok', version: 5 });
+  t.is((await store.read(fid, 0, 1)).payloads[0]!.length, 10);
+  t.is(headerReads, 2);
+  t.deepEqual(await write(0, 7), [{ status: 'ok' }], 'the version read is known to the writer too');
+  t.is(headerReads, 2);
+  t.like((await probe(0)).stripes[0], { state: 'ok', version: 7 });
 
   const versions = new SlotVersions(10);
   t.is(versions.get(3), undefined);
   t.is(versions.get(10), null);
-  for (let stripe = 10; stripe < 10 + SLOT_VERSIONS_MAX + 1; stripe++) versions.wrote(stripe, 7);
+  const slot = (version: number) => ({ version, codec: 'rs' as const, k: 4, m: 2, projection: 1 });
+  for (let stripe = 10; stripe < 10 + SLOT_VERSIONS_MAX + 1; stripe++) versions.wrote(stripe, slot(7));
   t.is(versions.get(10), undefined, 'the evicted slot is read again, never taken as absent');
   t.is(versions.get(11), 7);
+  t.deepEqual(versions.header(11), slot(7));
   t.is(versions.get(10 + SLOT_VERSIONS_MAX + 1), null);
   versions.punching(11, 1);
   t.is(versions.get(11), undefined);
+  // A header read racing a write: the older header the read saw never replaces the written one.
+  const stamp = versions.readBegins();
+  versions.wrote(11, slot(9));
+  versions.forget(11);
+  versions.seen(11, slot(8), stamp);
+  t.is(versions.get(11), undefined, 'a read begun before a change records nothing');
+  versions.seen(11, slot(8), versions.readBegins());
+  t.deepEqual(versions.header(11), slot(8));
 });
 
 function bind(handle: BinsHandle): BinsHandle {

@@ -134,7 +134,7 @@ export class FramedSocket {
   }
 }
 
-type OnRead = { buffer: () => Uint8Array; callback: (bytes: number, buffer: Uint8Array) => boolean };
+export type OnRead = { buffer: () => Uint8Array; callback: (bytes: number, buffer: Uint8Array) => boolean };
 
 /**
  * An accepted socket as one reading with `onread`. Node (20) takes onread
@@ -144,7 +144,7 @@ type OnRead = { buffer: () => Uint8Array; callback: (bytes: number, buffer: Uint
  * Socket. The old one is destroyed without its handle, which keeps the
  * server's connection count right (server.close() waits for it to reach 0).
  */
-function adoptAccepted(accepted: Socket, onread: OnRead): Socket {
+export function adoptAccepted(accepted: Socket, onread: OnRead): Socket {
   const internals = accepted as unknown as { _handle: object | null };
   const handle = internals._handle;
   if (handle === null) throw new MosaicError('ECLOSED', 'accepted socket has no handle');

@@ -191,7 +191,7 @@ export class RpcClient {
     if (framed && !framed.isClosed) {
       await new Promise<void>((resolve) => {
         framed.socket.once('close', () => resolve());
-        framed.socket.end();
+        framed.end();
         setTimeout(() => framed.destroy(), 1000).unref();
       });
     }

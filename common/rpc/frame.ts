@@ -47,22 +47,35 @@ export interface Frame {
   assembled: Buffer | undefined;
 }
 
-/** The prefix of an outgoing frame; the caller writes [prefix, header, ...payloads] corked. */
-export function encodeFramePrefix(header: Buffer, payloads: readonly Buffer[], limits: FrameLimits): Buffer {
+/**
+ * Total bytes of the frame [prefix, header, ...payloads] (its length field
+ * counts 4 fewer); throws EMSGSIZE when it breaks the limits.
+ */
+export function frameBytesOf(header: Buffer, payloads: readonly Buffer[], limits: FrameLimits): number {
   if (payloads.length > limits.payloadsMax) throw new MosaicError('EMSGSIZE', `${payloads.length} payloads > payloadsMax ${limits.payloadsMax}`);
   if (header.length > limits.headerBytesMax) throw new MosaicError('EMSGSIZE', `header of ${header.length} bytes > headerBytesMax ${limits.headerBytesMax}`);
+  let totalBytes = FRAME_PREFIX_BYTES + 4 * payloads.length + header.length;
+  for (let i = 0; i < payloads.length; i++) totalBytes += payloads[i]!.length;
+  if (totalBytes > limits.frameBytesMax) throw new MosaicError('EMSGSIZE', `frame of ${totalBytes} bytes > frameBytesMax ${limits.frameBytesMax}`);
+  return totalBytes;
+}
+
+/** Writes the prefix and payload lengths of a frame of `totalBytes` (from frameBytesOf) at `offset`; returns where its header goes. */
+export function writeFramePrefix(target: Buffer, offset: number, totalBytes: number, headerBytes: number, payloads: readonly Buffer[]): number {
+  target.writeUInt32BE(totalBytes - 4, offset);
+  target.writeUInt32BE(headerBytes, offset + 4);
+  target.writeUInt16BE(payloads.length, offset + 8);
+  target.writeUInt16BE(0, offset + 10);
+  offset += FRAME_PREFIX_BYTES;
+  for (let i = 0; i < payloads.length; i++) offset = target.writeUInt32BE(payloads[i]!.length, offset);
+  return offset;
+}
+
+/** The prefix of an outgoing frame; the caller writes [prefix, header, ...payloads] corked. */
+export function encodeFramePrefix(header: Buffer, payloads: readonly Buffer[], limits: FrameLimits): Buffer {
+  const totalBytes = frameBytesOf(header, payloads, limits);
   const prefix = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + 4 * payloads.length);
-  let frameBytes = 8 + 4 * payloads.length + header.length;
-  for (let i = 0; i < payloads.length; i++) {
-    const length = payloads[i]!.length;
-    prefix.writeUInt32BE(length, FRAME_PREFIX_BYTES + 4 * i);
-    frameBytes += length;
-  }
-  if (frameBytes + 4 > limits.frameBytesMax) throw new MosaicError('EMSGSIZE', `frame of ${frameBytes + 4} bytes > frameBytesMax ${limits.frameBytesMax}`);
-  prefix.writeUInt32BE(frameBytes, 0);
-  prefix.writeUInt32BE(header.length, 4);
-  prefix.writeUInt16BE(payloads.length, 8);
-  prefix.writeUInt16BE(0, 10);
+  writeFramePrefix(prefix, 0, totalBytes, header.length, payloads);
   return prefix;
 }
 

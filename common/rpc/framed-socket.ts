@@ -1,8 +1,16 @@
 /**
  * A TCP socket speaking frames: decodes incoming frames into messages and
- * sends messages with their payloads as one corked write (a single writev:
- * payloads are never concatenated or copied). A frame that cannot be
- * decoded destroys the socket: the stream is broken, not the request.
+ * sends messages. A frame that cannot be decoded destroys the socket: the
+ * stream is broken, not the request.
+ *
+ * Sending: a small frame (at most SMALL_FRAME_BYTES_MAX, its payloads
+ * included) is copied into an output chunk, and every small frame sent
+ * until the next tick goes out in one write: replies finished in the same
+ * pass of the event loop (and a client's calls made in one burst) cost one
+ * system call together instead of a writev each, which was the largest
+ * cost of a small call on both sides. A larger frame first flushes what is
+ * pending (frames keep their order), then goes out as one corked writev,
+ * its payloads never copied.
  *
  * Receiving: every socket reads with `onread` into a reused read buffer,
  * or straight into the rest of a large frame being assembled
@@ -16,7 +24,7 @@
  */
 import { connect, Socket } from 'node:net';
 import { MosaicError } from '../errors.js';
-import { encodeFramePrefix, FrameDecoder, type FrameLimits } from './frame.js';
+import { encodeFramePrefix, FRAME_PREFIX_BYTES, FrameDecoder, frameBytesOf, writeFramePrefix, type FrameLimits } from './frame.js';
 import type { BufferPool } from './buffer-pool.js';
 import { decodeMessage, encodeMessage, type Message } from './messages.js';
 
@@ -30,6 +38,10 @@ export interface FramedSocketEvents {
 const READ_BUFFER_BYTES = 64 * 1024;
 /** A frame missing at least this much is read into directly; below, reading into the read buffer costs at most this copy and saves a read call per frame. */
 const DIRECT_READ_BYTES_MIN = 16 * 1024;
+/** Frames up to this size (prefix, header and payloads) are copied into the output chunk; a copy this size costs about a microsecond, less than a writev of its own. */
+const SMALL_FRAME_BYTES_MAX = 16 * 1024;
+/** Output chunks are allocated this size; each is written out in views and dropped when full (the writes in flight keep it alive). */
+const OUTPUT_CHUNK_BYTES = 64 * 1024;
 
 export class FramedSocket {
   readonly socket: Socket;
@@ -41,6 +53,14 @@ export class FramedSocket {
 
   /** The reused buffer reads land in when not in a frame's own. */
   private readonly readBuffer: Buffer;
+
+  /** Small frames are appended here; [outputStart, outputEnd) is pending, before it already handed to the socket. */
+  private output: Buffer = Buffer.allocUnsafe(0);
+  private outputStart = 0;
+  private outputEnd = 0;
+  /** onWritten callbacks of pending small frames: their payloads are copied, so they run at the flush. */
+  private outputCallbacks: (() => void)[] = [];
+  private flushScheduled = false;
 
   /**
    * `connection`: an accepted socket that has not started reading (a server
@@ -82,12 +102,20 @@ export class FramedSocket {
 
   /**
    * Sends one message; throws EMSGSIZE (nothing sent) if it breaks the
-   * limits. `onWritten` runs once the whole frame has left our buffers (not
-   * at all if the socket is closed first).
+   * limits. `onWritten` runs once the payloads are no longer needed: a small
+   * frame's at its flush (they were copied), a larger one's once the whole
+   * frame has left our buffers (not at all if the socket is closed first).
    */
   send(message: Message, payloads: readonly Buffer[] = [], onWritten?: () => void): void {
     if (this.isClosed) return;
     const header = encodeMessage(message);
+    const frameBytes = frameBytesOf(header, payloads, this.limits);
+    if (frameBytes <= SMALL_FRAME_BYTES_MAX) {
+      this.append(header, payloads, frameBytes);
+      if (onWritten) this.outputCallbacks.push(onWritten);
+      return;
+    }
+    this.flush();
     const prefix = encodeFramePrefix(header, payloads, this.limits);
     const socket = this.socket;
     // The callback rides on the frame's last write: streams call write
@@ -100,6 +128,48 @@ export class FramedSocket {
     socket.write(header, last < 0 ? callback : undefined);
     for (let i = 0; i <= last; i++) if (payloads[i]!.length > 0) socket.write(payloads[i]!, i === last ? callback : undefined);
     socket.uncork();
+  }
+
+  /** Copies a small frame into the output chunk and makes sure a flush is coming. */
+  private append(header: Buffer, payloads: readonly Buffer[], frameBytes: number): void {
+    if (this.output.length - this.outputEnd < frameBytes) {
+      this.flush();
+      this.output = Buffer.allocUnsafeSlow(Math.max(OUTPUT_CHUNK_BYTES, frameBytes));
+      this.outputStart = 0;
+      this.outputEnd = 0;
+    }
+    const output = this.output;
+    let offset = writeFramePrefix(output, this.outputEnd, frameBytes, header.length, payloads);
+    offset += header.copy(output, offset);
+    for (let i = 0; i < payloads.length; i++) offset += payloads[i]!.copy(output, offset);
+    this.outputEnd = offset;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // After the current microtasks too (Node runs them before the next tick callback when none was queued first), so replies resolved together share the write.
+      process.nextTick(this.onFlushTick);
+    }
+  }
+
+  private readonly onFlushTick = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+
+  /** Hands the pending small frames to the socket as one write, then runs their onWritten callbacks. */
+  private flush(): void {
+    if (this.outputEnd === this.outputStart) return;
+    if (!this.isClosed && this.socket.writable) this.socket.write(this.output.subarray(this.outputStart, this.outputEnd));
+    this.outputStart = this.outputEnd;
+    const callbacks = this.outputCallbacks;
+    if (callbacks.length === 0 || !this.socket.writable) return;
+    this.outputCallbacks = [];
+    for (const callback of callbacks) callback();
+  }
+
+  /** Sends what is pending, then closes our side once it is written. */
+  end(): void {
+    this.flush();
+    this.socket.end();
   }
 
   destroy(error?: MosaicError): void {

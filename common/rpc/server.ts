@@ -125,8 +125,12 @@ class ServerConnection {
   private readonly peer: string;
   private readonly serverNonce = newNonce();
   private authenticated = false;
-  private readonly controllers = new Set<AbortController>();
+  /** Calls whose handler asked for their signal: aborted if the connection closes. */
+  private readonly watched = new Set<ServerCall>();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** When the latest request arrived (ms since epoch), for the idle timer. */
+  private lastRequestMs = 0;
+  private closed = false;
   private handshakeTimer: NodeJS.Timeout | undefined;
 
   constructor(server: RpcServer, socket: Socket) {
@@ -152,7 +156,8 @@ class ServerConnection {
   private onClose(error: MosaicError | undefined): void {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.idleTimer);
-    for (const controller of this.controllers) controller.abort(new MosaicError('ECLOSED', 'connection closed'));
+    this.closed = true;
+    for (const call of this.watched) call.abort(new MosaicError('ECLOSED', 'connection closed'));
     if (error && error.code === 'EBADFRAME') this.logger.warn(`${this.server.serverOptions.name}: closed connection from ${this.peer}: ${error.message}`);
   }
 
@@ -165,7 +170,6 @@ class ServerConnection {
       this.framed.destroy(MosaicError.badFrame(`unexpected ${message.kind} message from a client`));
       return;
     }
-    this.armIdleTimer();
     void this.dispatch(message.id, message.method, message.args, message.timeoutMs, payloads, assembled);
   }
 
@@ -179,7 +183,7 @@ class ServerConnection {
     if (!proofsEqual(expected, message.proof)) {
       this.logger.warn(`${options.name}: refused ${this.peer}: wrong cluster secret`);
       this.framed.send({ kind: 'refused', code: 'EAUTH', message: `${options.name} refused the connection: wrong cluster secret` });
-      this.framed.socket.end();
+      this.framed.end();
       return;
     }
     clearTimeout(this.handshakeTimer);
@@ -189,15 +193,23 @@ class ServerConnection {
     this.armIdleTimer();
   }
 
-  private armIdleTimer(): void {
-    clearTimeout(this.idleTimer);
-    const idleMs = this.server.serverLimits.idleTimeoutMs;
-    this.idleTimer = setTimeout(() => {
-      if (this.inflight > 0) this.armIdleTimer();
-      else this.framed.socket.end();
-    }, idleMs);
+  /**
+   * One timer per connection, not re-armed per request: each request only
+   * stamps lastRequestMs, and the timer, when it fires, waits out whatever
+   * is left of the idle time since that stamp.
+   */
+  private armIdleTimer(delayMs = this.server.serverLimits.idleTimeoutMs): void {
+    this.idleTimer = setTimeout(this.onIdleTimer, delayMs);
     this.idleTimer.unref();
   }
+
+  private readonly onIdleTimer = (): void => {
+    const idleMs = this.server.serverLimits.idleTimeoutMs;
+    const leftMs = this.lastRequestMs + idleMs - Date.now();
+    if (this.inflight > 0) this.armIdleTimer();
+    else if (leftMs > 0) this.armIdleTimer(leftMs);
+    else this.framed.end();
+  };
 
   /**
    * Runs one request to its reply. `assembled` (the frame's own buffer, when
@@ -210,43 +222,127 @@ class ServerConnection {
     this.inflight++;
     // Backpressure: stop reading this socket while it has too much in flight.
     if (this.inflight >= limits.inflightMax) this.framed.socket.pause();
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    const timer = setTimeout(abortAtDeadline, timeoutMs, controller, name, timeoutMs);
-    let recycle = assembled !== undefined;
-    const release = recycle ? (): void => this.server.receivePool.release(assembled!) : undefined;
+    const nowMs = Date.now();
+    this.lastRequestMs = nowMs;
+    const call = new ServerCall(this, name, nowMs + timeoutMs, timeoutMs, assembled);
     try {
       const registered = this.server.lookup(name);
       if (!registered) throw new MosaicError('EUNKNOWNMETHOD', `no method ${JSON.stringify(name)}`);
       const { method, handler } = registered;
       if (payloads.length > method.requestPayloadsMax) throw MosaicError.invalid(`${name} takes at most ${method.requestPayloadsMax} payloads, got ${payloads.length}`);
       const args = method.decodeArgs(rawArgs);
-      const context: CallContext = { peer: this.peer, deadlineMs: Date.now() + timeoutMs, signal: controller.signal };
-      recycle &&= method.borrowsRequestPayloads === true;
-      const reply = await handler(args, payloads, context);
-      // The reply may carry views of the request's buffer: recycle it only once written.
-      const replyWritten = reply.onWritten;
-      const onWritten = recycle ? (replyWritten ? (): void => { release!(); replyWritten(); } : release) : replyWritten;
-      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? [], onWritten);
+      // The reply may carry views of the request's buffer: recycle it only once written, and only if the handler merely borrowed it.
+      if (method.borrowsRequestPayloads !== true) call.assembled = undefined;
+      const reply = await handler(args, payloads, call);
+      call.replyWritten = reply.onWritten;
+      this.framed.send({ kind: 'reply', id, result: reply.result ?? null }, reply.payloads ?? [], call.onWritten());
     } catch (err) {
       const error = MosaicError.from(err);
       if (!(err instanceof MosaicError)) this.logger.error(`${this.server.serverOptions.name}: ${name} from ${this.peer} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}`);
       try {
-        this.framed.send({ kind: 'error', id, code: error.code, message: error.detail }, [], recycle ? release : undefined);
+        call.replyWritten = undefined;
+        this.framed.send({ kind: 'error', id, code: error.code, message: error.detail }, [], call.onWritten());
       } catch (sendError) {
         this.logger.error(`${this.server.serverOptions.name}: cannot send error reply: ${(sendError as Error).message}`);
       }
     } finally {
-      clearTimeout(timer);
-      this.controllers.delete(controller);
+      call.settle();
       this.inflight--;
       if (this.inflight === limits.inflightMax - 1) this.framed.socket.resume();
     }
   }
+
+  /** @internal */ get connectionPeer(): string { return this.peer; }
+  /** @internal */ get receivePool(): BufferPool { return this.server.receivePool; }
+  /** @internal Starts watching a call whose handler took its signal; false if the connection is already closed. */
+  watch(call: ServerCall): boolean {
+    if (this.closed) return false;
+    this.watched.add(call);
+    return true;
+  }
+
+  /** @internal */ unwatch(call: ServerCall): void { this.watched.delete(call); }
 }
 
+/**
+ * One request being handled, and the CallContext its handler sees. The
+ * AbortSignal and its deadline timer are made only when a handler reads
+ * `signal` (few do): an AbortController per request was a tenth of a small
+ * call's server CPU, with its garbage.
+ */
+class ServerCall implements CallContext {
+  readonly deadlineMs: number;
+  /** The request frame's own buffer, recycled once the reply is written (when the method only borrows it). */
+  assembled: Buffer | undefined;
+  /** The handler's own onWritten, run after the recycling. */
+  replyWritten: (() => void) | undefined;
+  private readonly connection: ServerConnection;
+  private readonly name: string;
+  private readonly timeoutMs: number;
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private settled = false;
+
+  constructor(connection: ServerConnection, name: string, deadlineMs: number, timeoutMs: number, assembled: Buffer | undefined) {
+    this.connection = connection;
+    this.name = name;
+    this.deadlineMs = deadlineMs;
+    this.timeoutMs = timeoutMs;
+    this.assembled = assembled;
+  }
+
+  get peer(): string {
+    return this.connection.connectionPeer;
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
+    const leftMs = this.deadlineMs - Date.now();
+    if (this.settled) {
+      // Read after the reply: nothing is left to cancel.
+    } else if (!this.connection.watch(this)) {
+      controller.abort(new MosaicError('ECLOSED', 'connection closed'));
+    } else if (leftMs <= 0) {
+      this.expire();
+    } else {
+      this.timer = setTimeout(abortAtDeadline, leftMs, this);
+    }
+    return controller.signal;
+  }
+
+  abort(reason: MosaicError): void {
+    this.controller?.abort(reason);
+  }
+
+  expire(): void {
+    this.abort(MosaicError.timeout(this.name, this.timeoutMs));
+  }
+
+  /** What the reply's send runs once written: recycling of the request buffer and the handler's own callback, or nothing. */
+  onWritten(): (() => void) | undefined {
+    const assembled = this.assembled;
+    const replyWritten = this.replyWritten;
+    if (assembled === undefined) return replyWritten;
+    // A closure only for requests that arrived in a buffer of their own (large ones).
+    const pool = this.connection.receivePool;
+    return (): void => {
+      pool.release(assembled);
+      replyWritten?.();
+    };
+  }
+
+  /** The handler is done: stop the deadline timer and the watch, if the signal was ever made. */
+  settle(): void {
+    this.settled = true;
+    if (this.controller === undefined) return;
+    clearTimeout(this.timer);
+    this.connection.unwatch(this);
+  }
+}
 
 /** The deadline timer's callback, shared by every call (no closure per request). */
-function abortAtDeadline(controller: AbortController, name: string, timeoutMs: number): void {
-  controller.abort(MosaicError.timeout(name, timeoutMs));
+function abortAtDeadline(call: ServerCall): void {
+  call.expire();
 }

@@ -36,9 +36,10 @@ export interface BlockDevice {
   /** The server is done with a buffer read() returned: its reply was written (or the connection is gone). */
   releaseRead(data: Buffer): void;
   /**
-   * Writes the pieces back to back from offsetBytes (a WRITE payload as it
-   * arrived from the socket: views the device copies, never keeps or
-   * changes). With `fua`, the bytes are durable when the promise resolves.
+   * Writes the pieces back to back from offsetBytes (a WRITE payload, in
+   * buffers the server reuses once the promise settles: the device copies
+   * them, never keeps or changes them). With `fua`, the bytes are durable
+   * when the promise resolves.
    */
   write(offsetBytes: number, pieces: readonly Buffer[], fua: boolean): Promise<void>;
   /** Every write completed before the call is durable when it resolves. */

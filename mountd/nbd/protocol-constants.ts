@@ -145,6 +145,8 @@ export const NBD_LIMITS = {
   inflightBytesMax: 128 * MiB,
   /** The handshake must reach transmission within this time, or the connection closes. */
   handshakeTimeoutMs: 30_000,
+  /** Free WRITE payload buffers the server keeps for reuse, over all connections (beyond, released ones go to the GC). */
+  payloadPoolBytesMax: 64 * MiB,
   /** Bytes the reader buffers ahead of the parser before pausing the socket. */
   readAheadBytes: 4 * MiB,
   /** Extents in one BLOCK_STATUS reply. */

@@ -16,9 +16,10 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/logging.js';
+import { BufferPool } from '../../common/rpc/buffer-pool.js';
 import type { ExportCatalog } from './block-device.js';
 import { Handshake, HandshakeEnd } from './handshake.js';
-import { NBD_LIMITS } from './protocol-constants.js';
+import { NBD_LIMITS, NBD_REQUEST_BYTES } from './protocol-constants.js';
 import { StreamClosed, StreamReader } from './stream-reader.js';
 import { Transmission } from './transmission.js';
 
@@ -30,6 +31,11 @@ export interface NbdServerOptions {
   inflightBytesMax?: number;
   handshakeTimeoutMs?: number;
 }
+
+/** Payloads below this come from Node's allocator (a pooled buffer is a power of two: small ones would waste most of it). */
+const PAYLOAD_POOLED_BYTES_MIN = 16 * 1024;
+/** Free buffers kept per size class: 64 of 256 KiB (nbdcopy's request size) are its requests in flight on four connections. */
+const PAYLOAD_POOL_CLASS_MAX = 64;
 
 export type ListenAddress = { host: string; port: number } | { path: string };
 
@@ -43,13 +49,17 @@ export class NbdServer {
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private nextId = 1;
+  /** WRITE payload buffers, shared by every connection. */
+  private readonly payloads: BufferPool;
   private closing = false;
 
   private readonly options: NbdServerOptions;
 
   constructor(options: NbdServerOptions) {
     this.options = options;
-    this.server = createServer((socket) => this.accept(socket));
+    // Paused: each connection's handle moves into a socket that reads into the StreamReader's buffers.
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
+    this.payloads = new BufferPool({ pooledBytesMin: PAYLOAD_POOLED_BYTES_MIN, pooledBytesMax: NBD_LIMITS.payloadPoolBytesMax, perClassMax: PAYLOAD_POOL_CLASS_MAX });
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -82,11 +92,21 @@ export class NbdServer {
     await stopped;
   }
 
-  private accept(socket: Socket): void {
+  private accept(accepted: Socket): void {
     if (this.closing) {
-      socket.destroy();
+      accepted.destroy();
       return;
     }
+    let reader: StreamReader;
+    try {
+      reader = new StreamReader(accepted, { readAheadBytes: NBD_LIMITS.readAheadBytes, idleReadBytes: NBD_REQUEST_BYTES }, this.payloads);
+    } catch (err) {
+      // The peer left before we took the connection over (the handle is gone).
+      this.options.logger.debug(`nbd connection dropped at accept: ${(err as Error).message}`);
+      accepted.destroy();
+      return;
+    }
+    const socket = reader.socket;
     const id = this.nextId++;
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket';
     const log = (message: string): void => {
@@ -95,7 +115,7 @@ export class NbdServer {
     socket.setNoDelay(true);
     socket.on('error', (err) => log(`socket error: ${err.message}`));
     const connection: Connection = { socket, transmission: undefined, done: Promise.resolve() };
-    connection.done = this.serve(connection, log).catch((err: unknown) => {
+    connection.done = this.serve(connection, reader, log).catch((err: unknown) => {
       this.options.logger.error(`nbd connection ${id} (${peer}) failed: ${(err as Error).stack ?? String(err)}`);
     }).finally(() => {
       socket.destroy();
@@ -104,9 +124,8 @@ export class NbdServer {
     this.connections.add(connection);
   }
 
-  private async serve(connection: Connection, log: (message: string) => void): Promise<void> {
+  private async serve(connection: Connection, reader: StreamReader, log: (message: string) => void): Promise<void> {
     const { socket } = connection;
-    const reader = new StreamReader(socket, NBD_LIMITS.readAheadBytes);
     const timer = setTimeout(() => {
       log('handshake timed out');
       socket.destroy();

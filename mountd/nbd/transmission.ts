@@ -94,7 +94,7 @@ export class Transmission {
     while (!this.stopping) {
       await this.slot(0);
       if (this.stopping) return;
-      const header = await Promise.race([this.reader.read(NBD_REQUEST_BYTES), this.stopped]);
+      const header = await Promise.race([this.reader.read(NBD_REQUEST_BYTES, this.payloadFollowing), this.stopped]);
       if (!header) return;
       const request = parseRequest(header);
       if (!request) {
@@ -115,16 +115,30 @@ export class Transmission {
       await this.slot(bytes);
       this.inflight++;
       this.inflightBytes += bytes;
-      let payload: Buffer[] | undefined;
+      let payload: Buffer | undefined;
       try {
-        if (carriesPayload) payload = await this.reader.readPieces(request.length);
+        if (carriesPayload) payload = await this.reader.readPayload(request.length);
       } catch (err) {
         this.release(bytes);
         throw err;
       }
-      void this.execute(request, payload).finally(() => this.release(bytes));
+      void this.execute(request, payload).finally(() => {
+        if (payload) this.reader.releasePayload(payload);
+        this.release(bytes);
+      });
     }
   }
+
+  /**
+   * The reader's `following`: the payload bytes after a request header, so
+   * the payload of a WRITE that will run is read straight into its own
+   * buffer; a refused one's is drained (skip), never kept.
+   */
+  private readonly payloadFollowing = (header: Buffer): number => {
+    const request = parseRequest(header);
+    if (request?.type !== NBD_CMD_WRITE || validateRequest(request, this.context)) return 0;
+    return request.length;
+  };
 
   /** Waits until one more request of `bytes` payload fits the bounds (or stop()). */
   private async slot(bytes: number): Promise<void> {
@@ -148,7 +162,7 @@ export class Transmission {
   }
 
   /** Runs a validated request and sends its reply; a device failure becomes the error reply. */
-  private async execute(request: Request, payload: Buffer[] | undefined): Promise<void> {
+  private async execute(request: Request, payload: Buffer | undefined): Promise<void> {
     const offset = Number(request.offset);
     const fua = (request.flags & NBD_CMD_FLAG_FUA) !== 0;
     try {
@@ -164,7 +178,7 @@ export class Transmission {
           return;
         }
         case NBD_CMD_WRITE:
-          await this.device.write(offset, payload!, fua);
+          await this.device.write(offset, [payload!], fua);
           break;
         case NBD_CMD_FLUSH:
           await this.device.flush();

@@ -164,6 +164,36 @@ export class FileData {
     }
   }
 
+  /**
+   * write() of the one whole stripe at `offset` (stripe-aligned), whose
+   * bytes are `data`: a buffer of edges.buffers of exactly stripeBytes that
+   * FileData takes over, so it becomes the dirty stripe with no copy (the
+   * NBD server reads a WRITE payload straight into it). When the stripe is
+   * dirty already, the bytes are copied as write() does and `data` goes back
+   * to the pool.
+   */
+  async writeStripe(offset: number, data: Buffer): Promise<void> {
+    assert(offset % this.geometry.stripeBytes === 0 && data.length === this.geometry.stripeBytes, 'writeStripe: not one whole stripe');
+    const stripe = this.geometry.stripeOf(offset);
+    if (!this.dirty.has(stripe)) {
+      this.throwFailure();
+      await this.edges.budget.acquire(this.dirtyBytes);
+      if (!this.dirty.has(stripe)) {
+        this.dirty.set(stripe, { stripe, seq: this.dirtySeq++, data, ranges: [[0, data.length]], holds: 0, retired: false });
+        this.readAhead.drop(stripe);
+        this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
+        await this.queue.queueFull(stripe);
+        return;
+      }
+      this.edges.budget.release(this.dirtyBytes);
+    }
+    try {
+      await this.write(offset, data);
+    } finally {
+      this.giveBack(data);
+    }
+  }
+
   /** Up to `length` bytes at `offset` in a fresh buffer of their own, fewer at the end of file. */
   async read(offset: number, length: number): Promise<Buffer> {
     const out = Buffer.allocUnsafe(Math.max(0, Math.min(this.sizeBytes, offset + length) - offset));

@@ -42,6 +42,13 @@ export interface BlockDevice {
    * when the promise resolves.
    */
   write(offsetBytes: number, pieces: readonly Buffer[], fua: boolean): Promise<void>;
+  /**
+   * write() of a payload the device takes over, when it has this method:
+   * `payload` is a buffer of the server's payload pool (the device's own
+   * pool: NbdServerOptions.payloads), which the device keeps (no copy) or
+   * gives back to that pool; the server never touches it again.
+   */
+  writeTaking?(offsetBytes: number, payload: Buffer, fua: boolean): Promise<void>;
   /** Every write completed before the call is durable when it resolves. */
   flush(): Promise<void>;
   /** The range may be deallocated; afterwards it reads as zeros (we promise zeros, NBD allows anything). */

@@ -78,7 +78,7 @@ export async function openBlockFile(session: ClusterSession, path: string, optio
     }, { readAheadStripes: options.readAheadStripes, flushStripesMax: options.flushStripesMax, flushBatchBytesMax: FLUSH_BATCH_BYTES_MAX }, opened.attr.size);
     const sizeBytes = opened.attr.size;
     const device = new MosaicDevice({
-      data, sizeBytes, readOnly,
+      data, sizeBytes, readOnly, buffers: session.buffers,
       space: new StripeSpace(dist, session.space, session.health, { callTimeoutMs: session.options.storageTimeoutMs }),
       commitMeta: async () => {
         const nowMs = Date.now();

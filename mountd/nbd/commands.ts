@@ -126,7 +126,7 @@ async function serve(flags: CommonFlags, dir: string, single: string | undefined
   });
   const readOnly = flags.readOnly === true;
   const catalog = new MosaicCatalog(session, { dir, single, readOnly, flushStripesMax, readAheadStripes });
-  const server = new NbdServer({ catalog, readOnly, logger });
+  const server = new NbdServer({ catalog, readOnly, logger, payloads: session.buffers });
   let bound: ListenAddress;
   try {
     bound = await server.listen(address);

@@ -30,6 +30,8 @@ export interface NbdServerOptions {
   inflightMax?: number;
   inflightBytesMax?: number;
   handshakeTimeoutMs?: number;
+  /** Where WRITE payloads are read into: the devices' own buffer pool when they take payloads over (BlockDevice.writeTaking). */
+  payloads?: BufferPool;
 }
 
 /** Payloads below this come from Node's allocator (a pooled buffer is a power of two: small ones would waste most of it). */
@@ -59,7 +61,7 @@ export class NbdServer {
     this.options = options;
     // Paused: each connection's handle moves into a socket that reads into the StreamReader's buffers.
     this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
-    this.payloads = new BufferPool({ pooledBytesMin: PAYLOAD_POOLED_BYTES_MIN, pooledBytesMax: NBD_LIMITS.payloadPoolBytesMax, perClassMax: PAYLOAD_POOL_CLASS_MAX });
+    this.payloads = options.payloads ?? new BufferPool({ pooledBytesMin: PAYLOAD_POOLED_BYTES_MIN, pooledBytesMax: NBD_LIMITS.payloadPoolBytesMax, perClassMax: PAYLOAD_POOL_CLASS_MAX });
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */

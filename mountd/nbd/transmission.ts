@@ -122,8 +122,10 @@ export class Transmission {
         this.release(bytes);
         throw err;
       }
+      // A device that takes payloads over gives them back itself.
+      const taken = this.device.writeTaking !== undefined;
       void this.execute(request, payload).finally(() => {
-        if (payload) this.reader.releasePayload(payload);
+        if (payload && !taken) this.reader.releasePayload(payload);
         this.release(bytes);
       });
     }
@@ -178,7 +180,8 @@ export class Transmission {
           return;
         }
         case NBD_CMD_WRITE:
-          await this.device.write(offset, [payload!], fua);
+          if (this.device.writeTaking) await this.device.writeTaking(offset, payload!, fua);
+          else await this.device.write(offset, [payload!], fua);
           break;
         case NBD_CMD_FLUSH:
           await this.device.flush();

@@ -30,9 +30,9 @@
  * misconfigured secret never makes callers retry in a loop. close() fails
  * everything and stops.
  *
- * Hot path: one promise per call and its deadline timer (no per-call
- * closure: the timer calls a shared bound method with the call as its
- * argument); requests go out as one corked writev each.
+ * Hot path: one promise per call; deadlines on one timer per client
+ * (deadlines.ts), the call itself linked into its list; requests made in
+ * one burst go out in one write (framed-socket.ts).
  */
 import type { Logger } from '../logging.js';
 import { formatAddress, parseAddress, type Address } from '../config.js';
@@ -41,6 +41,7 @@ import { silentLogger } from '../logging.js';
 import { clientProof, newNonce, proofsEqual, serverProof } from './auth.js';
 import { FramedSocket } from './framed-socket.js';
 import { BufferPool } from './buffer-pool.js';
+import { Deadlines, type DeadlineEntry } from './deadlines.js';
 import { DEFAULT_CALL_TIMEOUT_MS, resolveLimits, type RpcLimits } from './limits.js';
 import { REQUEST_ID_MAX, type Message } from './messages.js';
 import type { MethodSpec } from './method.js';
@@ -67,14 +68,13 @@ export interface RpcClientOptions {
   failFastWhenRefused?: boolean;
 }
 
-interface Call {
+interface Call extends DeadlineEntry {
   id: number;
   method: MethodSpec<unknown, unknown>;
   args: unknown;
   payloads: readonly Buffer[];
-  deadlineMs: number;
   timeoutMs: number;
-  timer: NodeJS.Timeout | undefined;
+  settled: boolean;
   sent: boolean;
   resolve(reply: { result: unknown; payloads: Buffer[] }): void;
   reject(error: MosaicError): void;
@@ -107,6 +107,7 @@ export class RpcClient {
   /** Set by the first successful handshake: from then on, calls wait for reconnections. */
   private everConnected = false;
   private readonly failFastWhenRefused: boolean;
+  private readonly deadlines = new Deadlines<Call>((call) => this.onCallDeadline(call));
 
   constructor(options: RpcClientOptions) {
     this.target = typeof options.address === 'string' ? parseAddress(options.address) : options.address;
@@ -148,16 +149,19 @@ export class RpcClient {
         method: method as MethodSpec<unknown, unknown>,
         args,
         payloads: options.payloads ?? [],
-        deadlineMs: Date.now() + timeoutMs,
         timeoutMs,
-        timer: undefined,
+        settled: false,
         sent: false,
         resolve: resolve as Call['resolve'],
         reject,
         signal: options.signal,
         onAbort: undefined,
+        deadlineMs: 0,
+        deadlinePrev: undefined,
+        deadlineNext: undefined,
+        deadlineList: undefined,
       };
-      call.timer = setTimeout(this.onCallDeadline, timeoutMs, call);
+      this.deadlines.add(call, timeoutMs);
       if (options.signal) {
         if (options.signal.aborted) {
           this.fail(call, new MosaicError('ECLOSED', `${method.name} aborted by the caller`));
@@ -186,6 +190,7 @@ export class RpcClient {
     clearTimeout(this.backoffTimer);
     const error = new MosaicError('ECLOSED', `client of ${this.address} closed`);
     for (const call of [...this.inflight.values(), ...this.queue]) this.fail(call, error);
+    this.deadlines.stop();
     const framed = this.framed;
     this.framed = undefined;
     if (framed && !framed.isClosed) {
@@ -208,7 +213,7 @@ export class RpcClient {
   }
 
   /** A call's deadline passed: unsent for want of a connection, it says why the peer is unreachable. */
-  private readonly onCallDeadline = (call: Call): void => {
+  private onCallDeadline(call: Call): void {
     const what = `${call.method.name} to ${this.address}`;
     const connectError = this.lastConnectError;
     if (!call.sent && connectError) {
@@ -216,18 +221,18 @@ export class RpcClient {
     } else {
       this.fail(call, MosaicError.timeout(what, call.timeoutMs));
     }
-  };
+  }
 
-  /** Settles a call once: removes it wherever it is and clears its timer. */
+  /** Settles a call once: removes it wherever it is and from the deadlines. */
   private fail(call: Call, error: MosaicError): void {
     if (!this.forget(call)) return;
     call.reject(error);
   }
 
   private forget(call: Call): boolean {
-    if (call.timer === undefined) return false; // already settled
-    clearTimeout(call.timer);
-    call.timer = undefined;
+    if (call.settled) return false;
+    call.settled = true;
+    this.deadlines.remove(call);
     if (call.onAbort) call.signal?.removeEventListener('abort', call.onAbort);
     if (call.sent) {
       this.inflight.delete(call.id);

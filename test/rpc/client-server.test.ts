@@ -1,7 +1,7 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { checksum, client, echo, fail, sleep, startServer, unregistered } from './helpers.js';
+import { checksum, client, echo, fail, sized, sleep, startServer, unregistered } from './helpers.js';
 import { crc32c } from '../../common/crc32c.js';
 import { MosaicError } from '../../common/errors.js';
 import { MiB } from '../../common/units.js';
@@ -203,4 +203,24 @@ test('a peer that never answers the challenge is disconnected after handshakeTim
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   for (let i = 0; i < 100 && server.connectionCount > 0; i++) await new Promise((r) => setTimeout(r, 10));
   t.is(server.connectionCount, 0);
+});
+
+test('replies small (copied into a shared write) and large (written as they are) interleave intact, and each one\'s onWritten runs once', async (t) => {
+  const { address, written } = await startServer(t);
+  const rpc = client(t, address);
+  // Around the copy threshold (16 KiB) and the output chunk (64 KiB), so shared writes fill and spill.
+  const sizes = Array.from({ length: 60 }, (_, i) => [0, 1, 700, 16 * 1024 - 40, 16 * 1024, 40_000, 70_000][i % 7]! + i);
+  const replies = await Promise.all(sizes.map((bytes) => rpc.call(sized, { bytes })));
+  replies.forEach((reply, i) => t.true(reply.payloads[0]!.equals(Buffer.alloc(sizes[i]!, sizes[i]! & 0xff)), `reply ${i}`));
+  for (let polls = 0; written.length < sizes.length && polls < 500; polls++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.deepEqual([...written].sort((a, b) => a - b), [...sizes].sort((a, b) => a - b));
+});
+
+test('a handler that never reads context.signal still answers, and one that reads it after its deadline sees it aborted', async (t) => {
+  const { address } = await startServer(t);
+  const rpc = client(t, address);
+  const reply = await rpc.call(sleep, { ms: 1 }, { timeoutMs: 60_000 });
+  t.false(reply.result.aborted);
+  const late = await t.throwsAsync(rpc.call(sleep, { ms: 60_000 }, { timeoutMs: 50 }));
+  t.is((late as MosaicError).code, 'ETIMEDOUT');
 });

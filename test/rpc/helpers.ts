@@ -50,6 +50,8 @@ export interface TestServer {
   aborts: string[];
   /** Payloads the `keep` handler kept. */
   kept: Buffer[];
+  /** Sizes of the `sized` replies whose onWritten ran, in order. */
+  written: number[];
 }
 
 export async function startServer(t: ExecutionContext, port = 0, limits?: Partial<RpcLimits>): Promise<TestServer> {
@@ -80,9 +82,15 @@ export async function startServer(t: ExecutionContext, port = 0, limits?: Partia
     kept.push(...payloads);
     return { result: null };
   });
+  const written: number[] = [];
+  server.handle(sized, async (args) => ({
+    result: null,
+    payloads: [Buffer.alloc(args.bytes, args.bytes & 0xff)],
+    onWritten: () => written.push(args.bytes),
+  }));
   const address = await server.listen({ host: '127.0.0.1', port });
   t.teardown(() => server.close());
-  return { server, address, aborts, kept };
+  return { server, address, aborts, kept, written };
 }
 
 export function client(t: ExecutionContext, address: Address, options: Partial<RpcClientOptions> = {}): RpcClient {
@@ -108,4 +116,13 @@ export const keep = defineMethod<Record<string, never>, null>({
   decodeResult: () => null,
   requestPayloadsMax: 4,
   replyPayloadsMax: 0,
+});
+
+/** Replies with one payload of `bytes` bytes, each byte `bytes & 0xff`, and records its onWritten (into `written`). */
+export const sized = defineMethod<{ bytes: number }, null>({
+  name: 'test.sized',
+  decodeArgs: decoderOf(object({ bytes: uint(64 << 20) })),
+  decodeResult: () => null,
+  requestPayloadsMax: 0,
+  replyPayloadsMax: 1,
 });

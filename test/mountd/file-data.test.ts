@@ -451,3 +451,21 @@ test('readInto: concurrent sequential reads into callers\' buffers see buffered 
   for (let i = 0; i < 100 && budget.usedBytes > 0; i++) await new Promise((resolve) => setImmediate(resolve));
   t.is(budget.usedBytes, 0, 'all memory returned');
 });
+
+test('writeStripe takes a whole stripe over, or copies it into a stripe already dirty; both read back before and after a flush', async (t) => {
+  const f = fixture('rs', 4, 2, 2, SHARD, 7);
+  const codec = f.io.codec;
+  const stripe = codec.stripeBytes;
+  const budget = new MemoryBudget(16 * (stripe + codec.n * codec.shardBytes));
+  const data = fileData(f, budget, { readAheadStripes: 2, flushStripesMax: 4 });
+  const content = patterned(3 * stripe, 21);
+  // Stripe 1 is dirty first: its writeStripe copies over the earlier bytes.
+  await data.write(stripe + 10, Buffer.alloc(10, 0xee));
+  for (let s = 0; s < 3; s++) await data.writeStripe(s * stripe, Buffer.from(content.subarray(s * stripe, (s + 1) * stripe)));
+  t.is(data.sizeBytes, content.length);
+  t.true((await data.read(0, content.length)).equals(content), 'before the flush');
+  await data.flush(true);
+  t.true((await data.read(0, content.length)).equals(content), 'after the flush');
+  data.close();
+  t.is(budget.usedBytes, 0, 'all memory returned');
+});

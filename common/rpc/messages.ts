@@ -62,10 +62,29 @@ function asBuffer(value: Uint8Array): Buffer {
 export const NONCE_BYTES = 32;
 export const PROOF_BYTES = 32;
 
+/**
+ * Headers up to this size are decoded from a copy in `scratch`. msgpackr
+ * caches a DataView on the buffer object it decodes (a property added to
+ * it), and each header is a fresh view, so decoding headers where they lie
+ * made and attached a DataView per message; copying the few bytes into one
+ * buffer that keeps its DataView costs less. Binary fields are copied out
+ * (copyBuffers), so nothing decoded refers to the scratch buffer.
+ */
+const SCRATCH_HEADER_BYTES_MAX = 4096;
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_HEADER_BYTES_MAX);
+/** Reused unpack options: decode scratch[0, end). */
+const scratchRange = { start: 0, end: 0 };
+
 export function decodeMessage(header: Buffer): Message {
   let raw: unknown;
   try {
-    raw = packr.unpack(header);
+    if (header.length > 0 && header.length <= SCRATCH_HEADER_BYTES_MAX) {
+      scratch.set(header);
+      scratchRange.end = header.length;
+      raw = packr.unpack(scratch, scratchRange);
+    } else {
+      raw = packr.unpack(header);
+    }
   } catch (err) {
     throw MosaicError.badFrame(`header is not msgpack: ${(err as Error).message}`);
   }

@@ -58,3 +58,18 @@ test('malformed headers are EBADFRAME', (t) => {
     t.is(t.throws(() => decodeMessage(header), { instanceOf: MosaicError }, label)?.code, 'EBADFRAME', label);
   }
 });
+
+test('a header decoded after a longer one never reads the longer one\'s bytes (decoding reuses one buffer)', (t) => {
+  const long = encodeMessage({ kind: 'request', id: 7, method: 'storaged.read', args: { text: 'y'.repeat(300), blob: Buffer.alloc(100, 9) }, timeoutMs: 10 });
+  const short = encodeMessage({ kind: 'reply', id: 8, result: { n: 1 } });
+  const decodedLong = decodeMessage(long);
+  // Truncated: the bytes it lacks are still in the reused buffer from the long header, and must not be read.
+  const truncated = long.subarray(0, long.length - 50);
+  t.is(t.throws(() => decodeMessage(truncated), { instanceOf: MosaicError })?.code, 'EBADFRAME');
+  t.deepEqual(decodeMessage(short), { kind: 'reply', id: 8, result: { n: 1 } });
+  // Binary fields are copies, not views of the reused buffer: still intact after later decodes.
+  const args = (decodedLong.kind === 'request' ? decodedLong.args : undefined) as { blob: Buffer };
+  t.true(Buffer.from(args.blob).equals(Buffer.alloc(100, 9)));
+  const inside = Buffer.concat([Buffer.alloc(33, 0xff), short, Buffer.alloc(5, 0xc1)]);
+  t.deepEqual(decodeMessage(inside.subarray(33, 33 + short.length)), { kind: 'reply', id: 8, result: { n: 1 } });
+});

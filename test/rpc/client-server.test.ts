@@ -208,7 +208,7 @@ test('a peer that never answers the challenge is disconnected after handshakeTim
 test('replies small (copied into a shared write) and large (written as they are) interleave intact, and each one\'s onWritten runs once', async (t) => {
   const { address, written } = await startServer(t);
   const rpc = client(t, address);
-  // Around the copy threshold (16 KiB) and the output chunk (64 KiB), so shared writes fill and spill.
+  // Around the copy threshold (16 KiB) and the output chunk (32 KiB), so shared writes fill and spill.
   const sizes = Array.from({ length: 60 }, (_, i) => [0, 1, 700, 16 * 1024 - 40, 16 * 1024, 40_000, 70_000][i % 7]! + i);
   const replies = await Promise.all(sizes.map((bytes) => rpc.call(sized, { bytes })));
   replies.forEach((reply, i) => t.true(reply.payloads[0]!.equals(Buffer.alloc(sizes[i]!, sizes[i]! & 0xff)), `reply ${i}`));

@@ -14,7 +14,8 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.package-lock.json ## install npm dependencies (npm ci)
+deps: node_modules/.package-lock.json ## install npm dependencies (npm ci) and apply the fuse-native patch if it changed
+	@node scripts/patch-fuse-native.mjs
 
 build: deps ## compile TypeScript to dist/
 	rm -rf dist

@@ -42,6 +42,8 @@
 //    And a writable O_DIRECT open is answered with FOPEN_DIRECT_IO |
 //    FOPEN_PARALLEL_DIRECT_WRITES, so its writes are not serialised by the
 //    inode lock.
+// Run by npm postinstall and by `make deps`, so that a patch changed since
+// the last `npm ci` reaches node_modules too.
 // Idempotent: each patch is applied once (recognised by its marker: a patch
 // whose text changes needs a new marker, or a fresh `npm ci`), and the
 // addon is rebuilt only when the built one does not match the source (a stamp
@@ -107,7 +109,8 @@ NAPI_METHOD(fuse_native_loop_ended) {
 
 `;
 
-const WIDE_CHANNEL = `// Mosaic patch: a FUSE channel taking 1 MiB requests (see scripts/patch-fuse-native.mjs)
+const WIDE_CHANNEL_TITLE = '// Mosaic patch: a FUSE channel taking 1 MiB requests';
+const WIDE_CHANNEL = `${WIDE_CHANNEL_TITLE} (version 3, see scripts/patch-fuse-native.mjs)
 #define FUSE_NATIVE_WIDE_PAGES_MAX 256
 #define FUSE_NATIVE_WIDE_BUFFER_BYTES (FUSE_NATIVE_WIDE_PAGES_MAX * 4096 + 8192)
 #define FUSE_NATIVE_OP_INIT 26
@@ -449,7 +452,7 @@ const PATCHES = [
     name: 'wide channel',
     from: 'NAPI_METHOD(fuse_native_mount) {\n',
     to: `${WIDE_CHANNEL}NAPI_METHOD(fuse_native_mount) {\n`,
-    marker: 'static void fuse_native_cache_attrs',
+    marker: `${WIDE_CHANNEL_TITLE} (version 3,`,
   },
   {
     name: 'wide channel use',
@@ -466,6 +469,14 @@ const PATCHES = [
 ];
 
 let text = readFileSync(source, 'utf8');
+// The wide channel grew after it first shipped: an older version of it (no
+// version 3 title) comes out whole, and the current one goes in below.
+const wideMarker = PATCHES.find((patch) => patch.name === 'wide channel').marker;
+const oldWide = text.indexOf(WIDE_CHANNEL_TITLE);
+if (oldWide >= 0 && !text.includes(wideMarker)) {
+  text = text.slice(0, oldWide) + text.slice(text.indexOf('NAPI_METHOD(fuse_native_mount) {\n', oldWide));
+  console.log('patch-fuse-native: removed an older wide channel patch');
+}
 for (const patch of PATCHES) {
   if (text.includes(patch.marker)) continue;
   const at = text.indexOf(patch.from);

@@ -110,7 +110,7 @@ NAPI_METHOD(fuse_native_loop_ended) {
 `;
 
 const WIDE_CHANNEL_TITLE = '// Mosaic patch: a FUSE channel taking 1 MiB requests';
-const WIDE_CHANNEL = `${WIDE_CHANNEL_TITLE} (version 3, see scripts/patch-fuse-native.mjs)
+const WIDE_CHANNEL = `${WIDE_CHANNEL_TITLE} (version 4, see scripts/patch-fuse-native.mjs)
 #define FUSE_NATIVE_WIDE_PAGES_MAX 256
 #define FUSE_NATIVE_WIDE_BUFFER_BYTES (FUSE_NATIVE_WIDE_PAGES_MAX * 4096 + 8192)
 #define FUSE_NATIVE_OP_INIT 26
@@ -159,11 +159,11 @@ struct fuse_native_init_out {
 #define FUSE_NATIVE_OPEN_OUT_FLAGS 8
 
 typedef struct {
-  uint64_t init_unique;
+  // What the kernel's FUSE_INIT offered (its reply is rewritten in send).
   uint32_t kernel_major;
   uint32_t kernel_minor;
   uint32_t kernel_flags;
-  // Requests in flight whose replies carry attributes, by unique (a slot another request took is just missed).
+  // Requests in flight whose replies send adjusts, by unique (a slot another request took is just missed).
   pthread_mutex_t pending_lock;
   uint64_t pending_unique[FUSE_NATIVE_PENDING_SLOTS];
   uint32_t pending_opcode[FUSE_NATIVE_PENDING_SLOTS];
@@ -178,7 +178,7 @@ static int fuse_native_tracked (uint32_t opcode) {
   switch (opcode) {
     case FUSE_NATIVE_OP_LOOKUP: case FUSE_NATIVE_OP_GETATTR: case FUSE_NATIVE_OP_SETATTR: case FUSE_NATIVE_OP_SYMLINK:
     case FUSE_NATIVE_OP_MKNOD: case FUSE_NATIVE_OP_MKDIR: case FUSE_NATIVE_OP_LINK: case FUSE_NATIVE_OP_CREATE:
-    case FUSE_NATIVE_OP_OPEN:
+    case FUSE_NATIVE_OP_OPEN: case FUSE_NATIVE_OP_INIT:
       return 1;
     default:
       return 0;
@@ -204,7 +204,6 @@ static uint32_t fuse_native_take_pending (fuse_native_wide_t *w, uint64_t unique
 // its own kernel inode, and only asking each time keeps nlink, mode and owner right on all of them. A file
 // gaining a name through this mount loses its cached attributes before the link returns (see send).
 static void fuse_native_cache_attrs (fuse_native_wide_t *w, uint32_t opcode, char *reply, size_t bytes) {
-  if (opcode == FUSE_NATIVE_OP_OPEN) return;
   int entry = opcode != FUSE_NATIVE_OP_GETATTR && opcode != FUSE_NATIVE_OP_SETATTR;
   if (bytes < (entry ? FUSE_NATIVE_ENTRY_BYTES : FUSE_NATIVE_ATTR_OUT_BYTES)) return;
   char *valid = reply + (entry ? FUSE_NATIVE_ENTRY_ATTR_VALID : 0);
@@ -268,7 +267,6 @@ static int fuse_native_wide_receive (struct fuse_chan **chp, char *buf, size_t s
   if (in->opcode == FUSE_NATIVE_OP_INIT && (size_t) res >= sizeof(*in) + sizeof(struct fuse_native_init_in)) {
     struct fuse_native_init_in *init = (struct fuse_native_init_in *) (in + 1);
     fuse_native_wide_t *w = fuse_chan_data(ch);
-    w->init_unique = in->unique;
     w->kernel_major = init->major;
     w->kernel_minor = init->minor;
     w->kernel_flags = init->flags;
@@ -283,11 +281,12 @@ static int fuse_native_wide_send (struct fuse_chan *ch, const struct iovec iov[]
   struct fuse_native_out_header header;
   struct fuse_native_init_out init;
   struct iovec widened[2];
+  uint32_t opcode = 0;
   if (out->error == 0 && count == 2) {
     uint64_t link_source = 0;
     int direct = 0;
-    uint32_t opcode = fuse_native_take_pending(w, out->unique, &link_source, &direct);
-    if (opcode != 0) fuse_native_cache_attrs(w, opcode, iov[1].iov_base, iov[1].iov_len);
+    opcode = fuse_native_take_pending(w, out->unique, &link_source, &direct);
+    if (opcode != 0 && opcode != FUSE_NATIVE_OP_OPEN && opcode != FUSE_NATIVE_OP_INIT) fuse_native_cache_attrs(w, opcode, iov[1].iov_base, iov[1].iov_len);
     // A writable O_DIRECT open bypasses the page cache anyway: in direct-io mode with parallel direct writes
     // the kernel no longer takes the inode lock exclusively for each write, so O_DIRECT writes (AIO queues,
     // several writers) reach us together instead of one at a time. Read-only opens stay as they are: in
@@ -309,9 +308,7 @@ static int fuse_native_wide_send (struct fuse_chan *ch, const struct iovec iov[]
     }
   }
   // libfuse's INIT reply: a 7.19 fuse_init_out (24 bytes) after the header.
-  if (w->init_unique != 0 && out->unique == w->init_unique && out->error == 0 && count == 2 && iov[1].iov_len == 24 &&
-      w->kernel_major == 7 && w->kernel_minor >= 28) {
-    w->init_unique = 0;
+  if (opcode == FUSE_NATIVE_OP_INIT && iov[1].iov_len == 24 && w->kernel_major == 7 && w->kernel_minor >= 28) {
     memset(&init, 0, sizeof(init));
     memcpy(&init, iov[1].iov_base, 24);
     init.minor = 28;
@@ -452,7 +449,7 @@ const PATCHES = [
     name: 'wide channel',
     from: 'NAPI_METHOD(fuse_native_mount) {\n',
     to: `${WIDE_CHANNEL}NAPI_METHOD(fuse_native_mount) {\n`,
-    marker: `${WIDE_CHANNEL_TITLE} (version 3,`,
+    marker: `${WIDE_CHANNEL_TITLE} (version 4,`,
   },
   {
     name: 'wide channel use',
@@ -469,8 +466,9 @@ const PATCHES = [
 ];
 
 let text = readFileSync(source, 'utf8');
-// The wide channel grew after it first shipped: an older version of it (no
-// version 3 title) comes out whole, and the current one goes in below.
+// The wide channel changed after it first shipped: an older version of it
+// (another version in its title, or none) comes out whole, and the current
+// one goes in below.
 const wideMarker = PATCHES.find((patch) => patch.name === 'wide channel').marker;
 const oldWide = text.indexOf(WIDE_CHANNEL_TITLE);
 if (oldWide >= 0 && !text.includes(wideMarker)) {

@@ -145,18 +145,7 @@ export class FileData {
   async write(offset: number, data: Buffer): Promise<void> {
     this.throwFailure();
     for (const span of this.geometry.spans(offset, data.length)) {
-      let entry = this.dirty.get(span.stripe);
-      if (!entry) {
-        await this.edges.budget.acquire(this.dirtyBytes);
-        entry = this.dirty.get(span.stripe);
-        if (entry) {
-          this.edges.budget.release(this.dirtyBytes);
-        } else {
-          entry = this.newEntry(span.stripe);
-          this.dirty.set(span.stripe, entry);
-          this.readAhead.drop(span.stripe);
-        }
-      }
+      const { entry } = await this.dirtyEntry(span.stripe);
       data.copy(entry.data, span.inStripe, span.inRange, span.inRange + span.bytes);
       addRange(entry.ranges, span.inStripe, span.inStripe + span.bytes);
       this.sizeBytes = Math.max(this.sizeBytes, offset + span.inRange + span.bytes);
@@ -177,15 +166,13 @@ export class FileData {
     const stripe = this.geometry.stripeOf(offset);
     if (!this.dirty.has(stripe)) {
       this.throwFailure();
-      await this.edges.budget.acquire(this.dirtyBytes);
-      if (!this.dirty.has(stripe)) {
-        this.dirty.set(stripe, { stripe, seq: this.dirtySeq++, data, ranges: [[0, data.length]], holds: 0, retired: false });
-        this.readAhead.drop(stripe);
+      const { entry, made } = await this.dirtyEntry(stripe, data);
+      if (made) {
+        addRange(entry.ranges, 0, data.length);
         this.sizeBytes = Math.max(this.sizeBytes, offset + data.length);
         await this.queue.queueFull(stripe);
         return;
       }
-      this.edges.budget.release(this.dirtyBytes);
     }
     try {
       await this.write(offset, data);
@@ -446,8 +433,27 @@ export class FileData {
     }
   }
 
-  private newEntry(stripe: number): DirtyStripe {
-    return { stripe, seq: this.dirtySeq++, data: this.takeStripe(), ranges: [], holds: 0, retired: false };
+  /**
+   * The dirty entry of `stripe`; when there is none, one is made after
+   * waiting for memory, on `data` if given (taken over) or a pooled buffer.
+   */
+  private async dirtyEntry(stripe: number, data?: Buffer): Promise<{ entry: DirtyStripe; made: boolean }> {
+    const known = this.dirty.get(stripe);
+    if (known) return { entry: known, made: false };
+    await this.edges.budget.acquire(this.dirtyBytes);
+    const raced = this.dirty.get(stripe);
+    if (raced) {
+      this.edges.budget.release(this.dirtyBytes);
+      return { entry: raced, made: false };
+    }
+    const entry = this.newEntry(stripe, data);
+    this.dirty.set(stripe, entry);
+    this.readAhead.drop(stripe);
+    return { entry, made: true };
+  }
+
+  private newEntry(stripe: number, data: Buffer = this.takeStripe()): DirtyStripe {
+    return { stripe, seq: this.dirtySeq++, data, ranges: [], holds: 0, retired: false };
   }
 
   private takeStripe(): Buffer {
